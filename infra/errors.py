@@ -1,0 +1,2 @@
+class InfraError(RuntimeError):
+    """A service could not be installed, started or reached; the message says what to do."""

@@ -1,0 +1,138 @@
+"""The recorded delivery against a match: the ledger transfer from contributor to beneficiary."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from ledger.domain.base import LedgerAggregate
+from ledger.domain.checks import check_iso_date
+from ledger.domain.contribution import Contribution
+from ledger.domain.errors import AggregateMismatchError, AlreadyReversedError
+from ledger.domain.match import Match
+from ledger.domain.request import Request
+
+
+class Fulfilment(LedgerAggregate):
+    """Never edited: an error is corrected by a compensating reversal."""
+
+    class Event(LedgerAggregate.Event):
+        pass
+
+    class Recorded(Event, LedgerAggregate.Created):
+        match_id: UUID
+        contribution_id: UUID
+        request_id: UUID
+        contributor_id: UUID
+        beneficiary_id: UUID
+        employer_id: UUID | None
+        resource_kind: str
+        unit: str
+        theme: str
+        quantity: int
+        fulfilled_on: str | None
+        note_sealed: str | None
+
+    class Reversed(Event):
+        reason: str
+        to_reservation: bool
+        quantity: int
+
+        def apply(self, aggregate: Fulfilment) -> None:
+            aggregate.reversed = True
+
+    def __init__(
+        self,
+        territory: str,
+        match_id: UUID,
+        contribution_id: UUID,
+        request_id: UUID,
+        contributor_id: UUID,
+        beneficiary_id: UUID,
+        employer_id: UUID | None,
+        resource_kind: str,
+        unit: str,
+        theme: str,
+        quantity: int,
+        fulfilled_on: str | None,
+        note_sealed: str | None,
+    ) -> None:
+        super().__init__(territory)
+        self.match_id = match_id
+        self.contribution_id = contribution_id
+        self.request_id = request_id
+        self.contributor_id = contributor_id
+        self.beneficiary_id = beneficiary_id
+        self.employer_id = employer_id
+        self.resource_kind = resource_kind
+        self.unit = unit
+        self.theme = theme
+        self.quantity = quantity
+        self.fulfilled_on = fulfilled_on
+        self.note_sealed = note_sealed
+        self.reversed = False
+
+    @classmethod
+    def record(
+        cls,
+        id: UUID,  # noqa: A002
+        match: Match,
+        contribution: Contribution,
+        request: Request,
+        quantity: int,
+        fulfilled_on: str | None = None,
+        note_sealed: str | None = None,
+        operator_id: str | None = None,
+    ) -> Fulfilment:
+        """Moves the match and both sides; the caller saves all four aggregates together."""
+        match.check_references(contribution, request)
+        match.check_can_fulfil(quantity)
+        contribution.check_can_deliver(quantity)
+        request.check_can_receive(quantity)
+        fulfilled_on = check_iso_date(fulfilled_on, "fulfilled_on")
+        fulfilment = cls._create(
+            cls.Recorded,
+            id=id,
+            territory=match.territory,
+            operator_id=operator_id,
+            match_id=match.id,
+            contribution_id=contribution.id,
+            request_id=request.id,
+            contributor_id=contribution.contributor_id,
+            beneficiary_id=request.beneficiary_id,
+            employer_id=contribution.employer_id,
+            resource_kind=match.resource_kind,
+            unit=match.unit,
+            theme=match.theme,
+            quantity=quantity,
+            fulfilled_on=fulfilled_on,
+            note_sealed=note_sealed,
+        )
+        match.fulfil(id, quantity, operator_id)
+        contribution.deliver(id, match.id, quantity, operator_id)
+        request.receive(id, match.id, quantity, operator_id)
+        return fulfilment
+
+    def reverse(
+        self,
+        reason: str,
+        match: Match,
+        contribution: Contribution,
+        request: Request,
+        operator_id: str | None = None,
+    ) -> None:
+        """Goes back to the match's reservation while it is open, else back to both sides."""
+        if self.reversed:
+            raise AlreadyReversedError(f"fulfilment {self.id} is already reversed")
+        if match.id != self.match_id:
+            raise AggregateMismatchError(f"fulfilment {self.id} belongs to match {self.match_id}")
+        match.check_references(contribution, request)
+        match.check_can_reverse_fulfilment(self.quantity)
+        contribution.check_can_reverse_delivery(self.quantity)
+        request.check_can_reverse_receipt(self.quantity)
+        to_reservation = match.is_open
+        self.trigger_event(
+            self.Reversed, operator_id=operator_id, reason=reason, to_reservation=to_reservation, quantity=self.quantity
+        )
+        match.reverse_fulfilment(self.id, self.quantity, operator_id)
+        contribution.reverse_delivery(self.id, match.id, self.quantity, to_reservation, operator_id)
+        request.reverse_receipt(self.id, match.id, self.quantity, to_reservation, operator_id)
