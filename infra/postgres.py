@@ -82,3 +82,16 @@ def create_database(url: str, name: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = name
     return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def embedded_url(data_dir: Path) -> str | None:
+    """The URL of the embedded server of data_dir if it is running."""
+    pgdata = (data_dir / "postgres").resolve()
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    lines = pid_file.read_text().splitlines()
+    if len(lines) < 5:
+        return None
+    socket_dir, port = lines[4], lines[3]
+    return f"postgresql://postgres:@/postgres?host={socket_dir}&port={port}"

@@ -1,0 +1,62 @@
+"""Request dependencies as Annotated aliases."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Request
+
+from api.problems import TYPE_BASE, Problem
+from api.writes import Writes
+from consumers.topic import partition_for
+from ledger.container import Container
+from ledger.idempotency import IdempotencyStore
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def check_token(container: ContainerDep,
+                authorization: Annotated[str | None, Header()] = None) -> None:
+    token = container.settings.dev_admin_token
+    if not token:
+        return
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
+        raise Problem(401, "Unauthorized", "a valid bearer token is required",
+                      TYPE_BASE + "unauthorized", {"WWW-Authenticate": "Bearer"})
+
+
+def get_writes(container: ContainerDep,
+               idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
+               ) -> Writes:
+    return Writes(IdempotencyStore(container.db), container.keys, idempotency_key)
+
+
+WritesDep = Annotated[Writes, Depends(get_writes)]
+
+
+def wait_for_position(container: ContainerDep, t: str,
+                      min_position: Annotated[int | None, Query(ge=0)] = None) -> None:
+    """Read-your-writes: wait until the projections have applied min_position for t."""
+    if not min_position:
+        return
+    settings = container.settings
+    partition = partition_for(t, settings.topic_partitions)
+    deadline = time.monotonic() + settings.read_wait_seconds
+    while container.reads.applied_position(t, partition) < min_position:
+        if time.monotonic() >= deadline:
+            raise Problem(503, "Not yet applied",
+                          f"the projections have not applied position {min_position} yet",
+                          TYPE_BASE + "not-yet-applied", {"Retry-After": "1"})
+        time.sleep(0.05)
+
+
+Fresh = Depends(wait_for_position)

@@ -1,0 +1,33 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import ContainerDep
+from ledger.status import collect_status, readiness
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(c: ContainerDep) -> JSONResponse:
+    checks = readiness(c)
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                        status_code=200 if ok else 503)
+
+
+@router.get("/metrics")
+def metrics(c: ContainerDep) -> Response:
+    collect_status(c, update_metrics=True)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

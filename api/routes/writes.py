@@ -1,0 +1,156 @@
+"""Write endpoints: build the command, hand it to the write service, present the result."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api import present
+from api.deps import ContainerDep, WritesDep
+from api.schemas import (
+    ActorCreate,
+    Cancel,
+    ContributionCreate,
+    Erase,
+    FulfilmentCreate,
+    MatchCreate,
+    RequestCreate,
+    Reverse,
+    TerritoryCreate,
+    ThemeCreate,
+    Withdraw,
+)
+from api.writes import Outcome
+from ledger.application import Written
+from ledger.privacy import KeyStore
+
+router = APIRouter(prefix="/v1")
+
+
+def _outcome(table: str, written: Written, keys: KeyStore) -> Outcome:
+    row = present.aggregate_row(written.aggregate)
+    body = present.present(table, row, keys)
+    subject_field = present.SUBJECT_OF[table]
+    subject = row.get(subject_field) if subject_field else None
+    return Outcome(body, written.position, subject, present.PERSONAL_FIELDS[table])
+
+
+@router.post("/territories", status_code=201)
+def create_territory(body: TerritoryCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        written = c.app.register_territory(body.code, body.name, body.operator_id)
+        return Outcome({"id": str(written.id), "code": body.code, "name": body.name},
+                       written.position)
+    return w.run("POST /territories", body, run)
+
+
+@router.post("/territories/{t}/themes", status_code=201)
+def create_theme(t: str, body: ThemeCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        written = c.app.define_theme(t, body.code, body.label, body.operator_id)
+        return Outcome({"id": body.code, "code": body.code, "label": body.label,
+                        "source": "territory"}, written.position)
+    return w.run(f"POST /territories/{t}/themes", body, run)
+
+
+@router.post("/territories/{t}/actors", status_code=201)
+def create_actor(t: str, body: ActorCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
+    def run(new_id: uuid.UUID) -> Outcome:
+        personal = body.personal.model_dump(exclude_none=True) if body.personal else None
+        written = c.app.register_actor(new_id, t, body.kind, body.display_name, personal or None,
+                                       body.runts_id, body.employer_id, body.operator_id)
+        return _outcome("actors", written, c.keys)
+    return w.run(f"POST /territories/{t}/actors", body, run)
+
+
+@router.post("/territories/{t}/actors/{actor_id}/erase", status_code=201)
+def erase_actor(t: str, actor_id: uuid.UUID, c: ContainerDep, w: WritesDep,
+                body: Erase | None = None) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        written = c.app.erase_actor(t, actor_id, body.operator_id if body else None)
+        return _outcome("actors", written, c.keys)
+    return w.run(f"POST /territories/{t}/actors/{actor_id}/erase", body, run)
+
+
+@router.post("/territories/{t}/contributions", status_code=201)
+def pledge(t: str, body: ContributionCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
+    def run(new_id: uuid.UUID) -> Outcome:
+        written = c.app.pledge(
+            new_id, t, body.contributor_id, body.resource_kind, body.unit, body.quantity,
+            body.theme, description=body.description, motivation=body.motivation,
+            paid_time=body.paid_time, employer_id=body.employer_id,
+            valid_until=body.valid_until, project_ref=body.project_ref,
+            operator_id=body.operator_id)
+        return _outcome("contributions", written, c.keys)
+    return w.run(f"POST /territories/{t}/contributions", body, run)
+
+
+@router.post("/territories/{t}/requests", status_code=201)
+def post_request(t: str, body: RequestCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
+    def run(new_id: uuid.UUID) -> Outcome:
+        written = c.app.post_request(
+            new_id, t, body.beneficiary_id, body.resource_kind, body.unit, body.quantity,
+            body.theme, urgency=body.urgency, description=body.description,
+            needed_by=body.needed_by, operator_id=body.operator_id)
+        return _outcome("requests", written, c.keys)
+    return w.run(f"POST /territories/{t}/requests", body, run)
+
+
+@router.post("/territories/{t}/matches", status_code=201)
+def create_match(t: str, body: MatchCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
+    def run(new_id: uuid.UUID) -> Outcome:
+        written = c.app.match(new_id, t, body.contribution_id, body.request_id, body.quantity,
+                              body.operator_id)
+        return _outcome("matches", written, c.keys)
+    return w.run(f"POST /territories/{t}/matches", body, run)
+
+
+@router.post("/territories/{t}/matches/{match_id}/fulfilments", status_code=201)
+def fulfil(t: str, match_id: uuid.UUID, body: FulfilmentCreate, c: ContainerDep,
+           w: WritesDep) -> JSONResponse:
+    def run(new_id: uuid.UUID) -> Outcome:
+        written = c.app.fulfil(new_id, t, match_id, body.quantity, body.fulfilled_on, body.note,
+                               body.operator_id)
+        return _outcome("fulfilments", written, c.keys)
+    return w.run(f"POST /territories/{t}/matches/{match_id}/fulfilments", body, run)
+
+
+@router.post("/territories/{t}/matches/{match_id}/cancel", status_code=201)
+def cancel_match(t: str, match_id: uuid.UUID, c: ContainerDep, w: WritesDep,
+                 body: Cancel | None = None) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        body_ = body or Cancel()
+        written = c.app.cancel_match(t, match_id, body_.reason, body_.operator_id)
+        return _outcome("matches", written, c.keys)
+    return w.run(f"POST /territories/{t}/matches/{match_id}/cancel", body, run)
+
+
+@router.post("/territories/{t}/fulfilments/{fulfilment_id}/reverse", status_code=201)
+def reverse(t: str, fulfilment_id: uuid.UUID, body: Reverse, c: ContainerDep,
+            w: WritesDep) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        written = c.app.reverse_fulfilment(t, fulfilment_id, body.reason, body.operator_id)
+        return _outcome("fulfilments", written, c.keys)
+    return w.run(f"POST /territories/{t}/fulfilments/{fulfilment_id}/reverse", body, run)
+
+
+@router.post("/territories/{t}/contributions/{item_id}/withdraw", status_code=201)
+def withdraw_contribution(t: str, item_id: uuid.UUID, c: ContainerDep, w: WritesDep,
+                          body: Withdraw | None = None) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        body_ = body or Withdraw()
+        written = c.app.withdraw_contribution(t, item_id, body_.reason, body_.operator_id)
+        return _outcome("contributions", written, c.keys)
+    return w.run(f"POST /territories/{t}/contributions/{item_id}/withdraw", body, run)
+
+
+@router.post("/territories/{t}/requests/{item_id}/withdraw", status_code=201)
+def withdraw_request(t: str, item_id: uuid.UUID, c: ContainerDep, w: WritesDep,
+                     body: Withdraw | None = None) -> JSONResponse:
+    def run(_: uuid.UUID) -> Outcome:
+        body_ = body or Withdraw()
+        written = c.app.withdraw_request(t, item_id, body_.reason, body_.operator_id)
+        return _outcome("requests", written, c.keys)
+    return w.run(f"POST /territories/{t}/requests/{item_id}/withdraw", body, run)

@@ -1,0 +1,99 @@
+"""The projection consumer: committed topic records -> projection tables in PostgreSQL.
+
+Offsets come from the projections' own tracking (the source of truth); the Kafka group
+offset is committed only after the database transaction, for monitoring and lag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from kafka import OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError
+
+from consumers.topic import committed_consumer, partitions_of
+from ledger.db import Database
+from ledger.projections import store
+from ledger.projections.records import Record
+
+log = logging.getLogger(__name__)
+
+
+class Projector:
+    def __init__(self, *, db: Database, bootstrap: str, topic: str, group_id: str | None,
+                 schema: str | None = None, batch_size: int = 2000) -> None:
+        """schema=None follows the active generation; a name pins one (used by replay)."""
+        self.db = db
+        self.topic = topic
+        self.pinned = schema
+        self.batch_size = batch_size
+        self.group_id = group_id
+        self.consumer = committed_consumer(bootstrap, group_id=group_id,
+                                           max_poll_records=batch_size,
+                                           fetch_max_bytes=64 << 20,
+                                           max_partition_fetch_bytes=16 << 20)
+        self.partitions = partitions_of(self.consumer, topic)
+        self.consumer.assign(self.partitions)
+        self.stopping = threading.Event()
+        self.schema = ""
+        self.applied_total = 0
+        self._seek()
+
+    def _current_schema(self, conn: Any, lock: bool = False) -> str:
+        return self.pinned or store.active_schema(conn, lock=lock)
+
+    def _seek(self) -> None:
+        with self.db.transaction() as conn:
+            self.schema = self._current_schema(conn)
+            offsets = store.start_offsets(conn, self.schema,
+                                          [tp.partition for tp in self.partitions])
+        for tp in self.partitions:
+            self.consumer.seek(tp, offsets[tp.partition])
+
+    def poll_once(self, timeout_ms: int = 200) -> int:
+        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        records = [Record.parse(tp.partition, m.offset, m.value)
+                   for tp, messages in polled.items() for m in messages]
+        if not records:
+            return 0
+        with self.db.transaction() as conn:
+            schema = self._current_schema(conn, lock=True)
+            switched = schema != self.schema
+            if not switched:
+                applied = store.apply(conn, schema, records)
+        if switched:
+            log.info("projections switched to %s; re-seeking", schema)
+            self._seek()
+            return 0
+        self.applied_total += applied
+        self._commit_group_offsets(records)
+        return len(records)
+
+    def _commit_group_offsets(self, records: list[Record]) -> None:
+        if not self.group_id:
+            return
+        last: dict[int, int] = {}
+        for r in records:
+            last[r.partition] = max(last.get(r.partition, 0), r.offset + 1)
+        try:
+            self.consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
+                                  for p, o in last.items()})
+        except KafkaError as err:  # tracking in PostgreSQL stays the source of truth
+            log.warning("committing group offsets failed: %s", err)
+
+    def end_offsets(self) -> dict[int, int]:
+        ends = self.consumer.end_offsets(self.partitions)
+        return {tp.partition: off for tp, off in ends.items()}
+
+    def positions(self) -> dict[int, int]:
+        return {tp.partition: self.consumer.position(tp) for tp in self.partitions}
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.poll_once()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.consumer.close()

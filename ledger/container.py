@@ -1,0 +1,37 @@
+"""The composition root: builds the write service, the side stores and the read model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.application import LedgerApplication
+from ledger.db import Database
+from ledger.eventstore import eventstore_env
+from ledger.privacy import KeyStore
+from ledger.projections import store
+from ledger.projections.queries import Reads
+from ledger.settings import Settings
+
+
+@dataclass
+class Container:
+    settings: Settings
+    database_url: str
+    kafka_bootstrap: str
+    db: Database
+    keys: KeyStore
+    app: LedgerApplication
+    reads: Reads
+
+    @classmethod
+    def build(cls, settings: Settings, database_url: str, kafka_bootstrap: str) -> Container:
+        db = Database(database_url)
+        db.create_side_tables()
+        store.setup(db)
+        keys = KeyStore(db)
+        app = LedgerApplication(eventstore_env(database_url), keys)
+        return cls(settings, database_url, kafka_bootstrap, db, keys, app, Reads(db))
+
+    def close(self) -> None:
+        self.app.close()
+        self.db.close()

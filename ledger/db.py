@@ -1,0 +1,67 @@
+"""PostgreSQL access outside the event store: one pool, and the side tables the write side owns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+SIDE_TABLES = """
+CREATE TABLE IF NOT EXISTS subject_keys (
+    subject_id uuid PRIMARY KEY,
+    key bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS erasures (
+    subject_id uuid PRIMARY KEY,
+    erased_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope text NOT NULL,
+    key text NOT NULL,
+    fingerprint text,
+    subject_id uuid,
+    status_code int,
+    body_sealed text,
+    body_redacted jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    completed_at timestamptz,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_subject ON idempotency (subject_id);
+CREATE TABLE IF NOT EXISTS relay_chain (
+    territory text PRIMARY KEY,
+    seq bigint NOT NULL,
+    hash text NOT NULL,
+    position bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS relay_checkpoint (
+    id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    position bigint NOT NULL
+);
+"""
+
+
+class Database:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
+        self.pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=True,
+            kwargs={"row_factory": dict_row, "autocommit": False})
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def create_side_tables(self) -> None:
+        with self.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(7201)")
+            conn.execute(SIDE_TABLES)
+
+    def close(self) -> None:
+        self.pool.close()

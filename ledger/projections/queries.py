@@ -1,0 +1,102 @@
+"""Reads: plain SQL over the projection tables of the active generation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import sql
+
+from ledger.db import Database
+from ledger.projections import store
+from ledger.records import verify_chain
+
+Row = dict[str, Any]
+
+BALANCES = """
+WITH c AS (
+  SELECT resource_kind, unit, sum(quantity - taken_back) AS pledged, sum(reserved) AS reserved,
+         sum(delivered) AS delivered, 0::numeric AS received, 0::numeric AS requested_open
+    FROM {s}.contributions WHERE territory = %(t)s AND contributor_id = %(a)s
+   GROUP BY resource_kind, unit
+), r AS (
+  SELECT resource_kind, unit, 0::numeric, 0::numeric, 0::numeric, sum(received),
+         sum(quantity - taken_back - reserved - received)
+    FROM {s}.requests WHERE territory = %(t)s AND beneficiary_id = %(a)s
+   GROUP BY resource_kind, unit
+)
+SELECT resource_kind, unit, sum(pledged)::bigint AS pledged, sum(reserved)::bigint AS reserved,
+       sum(delivered)::bigint AS delivered, sum(received)::bigint AS received,
+       sum(requested_open)::bigint AS requested_open
+  FROM (SELECT * FROM c UNION ALL SELECT * FROM r) x
+ GROUP BY resource_kind, unit ORDER BY resource_kind, unit
+"""
+
+
+class Reads:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _all(self, query: str, params: dict[str, Any]) -> list[Row]:
+        with self.db.transaction() as conn:
+            schema = store.active_schema(conn)
+            stmt = sql.SQL(query.replace("{s}", "{schema}")).format(
+                schema=sql.Identifier(schema))
+            return list(conn.execute(stmt, params).fetchall())
+
+    def _one(self, query: str, params: dict[str, Any]) -> Row | None:
+        rows = self._all(query, params)
+        return rows[0] if rows else None
+
+    def applied_position(self, territory: str, partition: int) -> int:
+        row = self._one(
+            "SELECT GREATEST("
+            " (SELECT position FROM {s}.territory_positions WHERE territory = %(t)s),"
+            " (SELECT position FROM {s}.partition_positions WHERE partition = %(p)s), 0) AS p",
+            {"t": territory, "p": partition})
+        return int(row["p"]) if row else 0
+
+    def territory(self, code: str) -> Row | None:
+        return self._one("SELECT * FROM {s}.territories WHERE code = %(t)s", {"t": code})
+
+    def themes(self, territory: str) -> list[Row]:
+        return self._all("SELECT code, label FROM {s}.themes WHERE territory = %(t)s "
+                         "ORDER BY code", {"t": territory})
+
+    def item(self, table: str, territory: str, ident: uuid.UUID) -> Row | None:
+        assert table in {"actors", "contributions", "requests", "matches", "fulfilments"}
+        return self._one(f"SELECT * FROM {{s}}.{table} WHERE territory = %(t)s AND id = %(i)s",
+                         {"t": territory, "i": ident})
+
+    def balances(self, territory: str, actor_id: uuid.UUID) -> list[Row]:
+        rows = self._all(BALANCES, {"t": territory, "a": actor_id})
+        for row in rows:
+            row["available"] = row["pledged"] - row["reserved"] - row["delivered"]
+        return rows
+
+    def history(self, territory: str, actor_id: uuid.UUID, after: int, limit: int) -> list[Row]:
+        return self._all(
+            "SELECT position, seq, role, type, aggregate_id, occurred_at, operator_id, data"
+            "  FROM {s}.history WHERE territory = %(t)s AND actor_id = %(a)s AND position > %(p)s"
+            " ORDER BY position, role LIMIT %(l)s",
+            {"t": territory, "a": actor_id, "p": after, "l": limit})
+
+    def audit(self, territory: str, after: int, limit: int) -> list[Row]:
+        return self._all(
+            "SELECT seq, position, event_id, type, aggregate_id, occurred_at, operator_id, hash,"
+            " prev_hash FROM {s}.audit WHERE territory = %(t)s AND seq > %(a)s"
+            " ORDER BY seq LIMIT %(l)s", {"t": territory, "a": after, "l": limit})
+
+    def audit_records(self, territory: str) -> list[str]:
+        return [r["record"] for r in self._all(
+            "SELECT record FROM {s}.audit WHERE territory = %(t)s ORDER BY seq", {"t": territory})]
+
+    def verify(self, territory: str) -> dict[str, Any]:
+        import json
+
+        values = [json.loads(r) for r in self.audit_records(territory)]
+        broken = verify_chain(values)
+        return {"verified": broken is None, "count": len(values),
+                "head_hash": values[-1]["hash"] if values else None,
+                "broken_at_seq": broken.seq if broken else None,
+                "reason": broken.reason if broken else None}

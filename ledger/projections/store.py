@@ -1,0 +1,110 @@
+"""Applies batches of topic records to the projections of one schema generation.
+
+Each projection keeps its own tracking (next offset per partition) in the same transaction
+as its rows, so a redelivered or replayed record is skipped and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import psycopg
+from psycopg import Cursor, sql
+
+from ledger.db import Database
+from ledger.projections.audit import AuditBatch
+from ledger.projections.history import HistoryBatch
+from ledger.projections.items import ItemBatch
+from ledger.projections.records import Record
+from ledger.projections.schema import FIRST_SCHEMA, GENERATION_TABLE, TABLES
+
+
+class Batch(Protocol):
+    def add(self, record: Record) -> None: ...
+    def flush(self, cur: Cursor[Any], schema: str) -> None: ...
+
+
+PROJECTIONS: dict[str, type[Batch]] = {
+    "items": ItemBatch, "history": HistoryBatch, "audit": AuditBatch}
+
+Conn = psycopg.Connection[dict[str, Any]]
+
+
+def setup(db: Database) -> str:
+    """Create the generation pointer and the first schema if missing; return the active one."""
+    with db.transaction() as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(7202)")
+        conn.execute(GENERATION_TABLE)
+        row = conn.execute("SELECT schema_name FROM projection_generation").fetchone()
+        schema = row["schema_name"] if row else FIRST_SCHEMA
+        create_schema(conn, schema)
+        if row is None:
+            conn.execute("INSERT INTO projection_generation (schema_name) VALUES (%s)", (schema,))
+    return str(schema)
+
+
+def create_schema(conn: Conn, schema: str) -> None:
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    conn.execute(TABLES.replace("{s}", f'"{schema}"'))
+
+
+def active_schema(conn: Conn, *, lock: bool = False) -> str:
+    query = "SELECT schema_name FROM projection_generation"
+    row = conn.execute(query + (" FOR SHARE" if lock else "")).fetchone()
+    if row is None:
+        raise RuntimeError("projections are not set up")
+    return str(row["schema_name"])
+
+
+def tracking(conn: Conn, schema: str) -> dict[tuple[str, int], int]:
+    rows = conn.execute(sql.SQL("SELECT projection, partition, next_offset FROM {}.tracking")
+                        .format(sql.Identifier(schema))).fetchall()
+    return {(r["projection"], r["partition"]): r["next_offset"] for r in rows}
+
+
+def start_offsets(conn: Conn, schema: str, partitions: Sequence[int]) -> dict[int, int]:
+    """Where a consumer must start so that every projection sees what it has not applied."""
+    done = tracking(conn, schema)
+    return {p: min(done.get((name, p), 0) for name in PROJECTIONS) for p in partitions}
+
+
+def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
+    """Apply records (in partition order) to every projection that has not seen them."""
+    done = tracking(conn, schema)
+    applied = 0
+    new_tracking: dict[tuple[str, int], int] = {}
+    for name, factory in PROJECTIONS.items():
+        batch = factory()
+        for r in records:
+            if r.offset >= done.get((name, r.partition), 0):
+                batch.add(r)
+                new_tracking[(name, r.partition)] = r.offset + 1
+                applied += 1
+        with conn.cursor() as cur:
+            batch.flush(cur, schema)
+    if not new_tracking:
+        return 0
+    s = sql.Identifier(schema)
+    with conn.cursor() as cur:
+        cur.executemany(sql.SQL(
+            "INSERT INTO {}.tracking (projection, partition, next_offset) VALUES (%s,%s,%s) "
+            "ON CONFLICT (projection, partition) DO UPDATE SET next_offset = "
+            "GREATEST({}.tracking.next_offset, EXCLUDED.next_offset)").format(s, s),
+            [(n, p, o) for (n, p), o in new_tracking.items()])
+        territories: dict[str, int] = {}
+        partitions: dict[int, int] = {}
+        for r in records:
+            territories[r.territory] = max(territories.get(r.territory, 0), r.position)
+            partitions[r.partition] = max(partitions.get(r.partition, 0), r.position)
+        cur.executemany(sql.SQL(
+            "INSERT INTO {}.territory_positions (territory, position) VALUES (%s,%s) "
+            "ON CONFLICT (territory) DO UPDATE SET position = "
+            "GREATEST({}.territory_positions.position, EXCLUDED.position)").format(s, s),
+            list(territories.items()))
+        cur.executemany(sql.SQL(
+            "INSERT INTO {}.partition_positions (partition, position) VALUES (%s,%s) "
+            "ON CONFLICT (partition) DO UPDATE SET position = "
+            "GREATEST({}.partition_positions.position, EXCLUDED.position)").format(s, s),
+            list(partitions.items()))
+    return applied

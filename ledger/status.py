@@ -1,0 +1,98 @@
+"""Positions and lags of the event store, the relay and the projections (CLI and /metrics)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Gauge
+from psycopg import sql
+
+from ledger.projections import store
+
+if TYPE_CHECKING:
+    from ledger.container import Container
+
+log = logging.getLogger(__name__)
+
+HEAD = Gauge("ledger_event_store_head", "Highest notification id in the event store")
+RELAYED = Gauge("ledger_relay_position", "Highest event-store position published to Kafka")
+RELAY_LAG = Gauge("ledger_relay_lag_events", "Stored events not yet published to Kafka")
+PROJECTION_LAG = Gauge("ledger_projection_lag_records", "Committed topic records not yet applied",
+                       ["projection"])
+
+
+def _database_status(c: Container) -> dict[str, Any]:
+    with c.db.transaction() as conn:
+        head = conn.execute("SELECT COALESCE(MAX(notification_id), 0) AS h FROM stored_events"
+                            ).fetchone()
+        relayed = conn.execute("SELECT position FROM relay_checkpoint WHERE id = 1").fetchone()
+        schema = store.active_schema(conn)
+        tracking = store.tracking(conn, schema)
+        applied = conn.execute(sql.SQL("SELECT COALESCE(MAX(position), 0) AS p FROM {}."
+                                       "partition_positions").format(sql.Identifier(schema))
+                               ).fetchone()
+    return {"head": int(head["h"]) if head else 0,
+            "relayed": int(relayed["position"]) if relayed else 0,
+            "schema": schema, "tracking": tracking,
+            "applied": int(applied["p"]) if applied else 0}
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    from consumers.topic import committed_consumer, partitions_of
+
+    consumer = committed_consumer(bootstrap, request_timeout_ms=5000)
+    try:
+        parts = partitions_of(consumer, topic)
+        return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
+    finally:
+        consumer.close()
+
+
+def collect_status(c: Container, update_metrics: bool = False) -> dict[str, Any]:
+    db = _database_status(c)
+    try:
+        ends: dict[int, int] | None = end_offsets(c.kafka_bootstrap, c.settings.topic)
+    except Exception as err:  # noqa: BLE001 - status must report, not fail
+        log.warning("cannot read end offsets: %s", err)
+        ends = None
+    projections: dict[str, Any] = {}
+    for name in store.PROJECTIONS:
+        offsets = {p: o for (n, p), o in db["tracking"].items() if n == name}
+        lag = None if ends is None else sum(max(0, e - offsets.get(p, 0)) for p, e in ends.items())
+        projections[name] = {"offsets": offsets, "lag": lag}
+        if update_metrics and lag is not None:
+            PROJECTION_LAG.labels(name).set(lag)
+    status = {
+        "database_url": c.database_url,
+        "kafka_bootstrap": c.kafka_bootstrap,
+        "topic": c.settings.topic,
+        "event_store": {"head": db["head"]},
+        "relay": {"position": db["relayed"], "lag": db["head"] - db["relayed"]},
+        "projections": {"schema": db["schema"], "position": db["applied"],
+                        "lag_positions": db["head"] - db["applied"],
+                        "end_offsets": ends, **projections},
+    }
+    if update_metrics:
+        HEAD.set(db["head"])
+        RELAYED.set(db["relayed"])
+        RELAY_LAG.set(db["head"] - db["relayed"])
+    return status
+
+
+def readiness(c: Container) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    try:
+        with c.db.transaction() as conn:
+            conn.execute("SELECT 1")
+            store.active_schema(conn)
+        checks["postgres"] = checks["projections"] = "ok"
+    except Exception as err:  # noqa: BLE001
+        checks["postgres"] = checks.get("postgres", f"error: {err}")
+        checks.setdefault("projections", f"error: {err}")
+    try:
+        end_offsets(c.kafka_bootstrap, c.settings.topic)
+        checks["kafka"] = "ok"
+    except Exception as err:  # noqa: BLE001
+        checks["kafka"] = f"error: {err}"
+    return checks
