@@ -20,3 +20,7 @@ def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y",
     }
+
+
+# eventsourcing names the table after the application (LedgerApplication.name = "ledger").
+EVENTS_TABLE = "ledger_events"

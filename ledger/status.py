@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Gauge
 from psycopg import sql
 
+from ledger.eventstore import EVENTS_TABLE
 from ledger.projections import store
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ PROJECTION_LAG = Gauge("ledger_projection_lag_records", "Committed topic records
 
 def _database_status(c: Container) -> dict[str, Any]:
     with c.db.transaction() as conn:
-        head = conn.execute("SELECT COALESCE(MAX(notification_id), 0) AS h FROM stored_events"
+        head = conn.execute("SELECT COALESCE(MAX(notification_id), 0) AS h FROM " + EVENTS_TABLE
                             ).fetchone()
         relayed = conn.execute("SELECT position FROM relay_checkpoint WHERE id = 1").fetchone()
         schema = store.active_schema(conn)
