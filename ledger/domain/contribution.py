@@ -186,7 +186,7 @@ class Contribution(LedgerAggregate):
         if quantity > self.reserved:
             raise OverReleaseError(f"cannot release {quantity}: only {self.reserved} reserved")
         # A withdrawn offer cannot be offered again, so what comes back is taken back.
-        taken_back = self.taken_back
+        taken_back = self.taken_back + (0 if self.is_active else quantity)
         self._change(
             self.Released,
             operator_id,

@@ -20,7 +20,6 @@ from ledger.domain import (
 )
 
 
-
 TERRITORY = "018182"
 MakeContribution = Callable[..., Contribution]
 

@@ -19,7 +19,6 @@ from ledger.domain import (
 )
 
 
-
 TERRITORY = "018182"
 MakeRequest = Callable[..., Request]
 
