@@ -56,7 +56,8 @@ def get_territory(t: str, c: ContainerDep) -> dict[str, Any]:
 @router.get("/territories/{t}/themes")
 def themes(t: str, c: ContainerDep) -> dict[str, Any]:
     _territory(c, t)
-    items = [{"code": th.code, "label": th.label, "source": th.source} for th in BUILT_IN_THEMES]
+    items = [{"code": th.code, "label": th.label, "source": th.source}
+             for th in BUILT_IN_THEMES.values()]
     items += [{"code": r["code"], "label": r["label"], "source": "territory"}
               for r in c.reads.themes(t)]
     return {"items": items, "next": None}
