@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -31,7 +31,8 @@ def event_id(originator_id: uuid.UUID | str, version: int) -> str:
 
 
 def event_type(topic: str) -> str:
-    """`ledger.domain.match:Match.FulfilmentReversed` -> `it.ledger.match.fulfilment_reversed.v1`."""
+    """`ledger.domain.match:Match.FulfilmentReversed` ->
+    `it.ledger.match.fulfilment_reversed.v1`."""
     qualname = topic.rpartition(":")[2]
     parts = [_CAMEL.sub("_", part).lower() for part in qualname.split(".")]
     return "it.ledger." + ".".join(parts) + ".v1"
@@ -92,7 +93,7 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(values: list[Mapping[str, Any]]) -> ChainBreak | None:
+def verify_chain(values: Sequence[Mapping[str, Any]]) -> ChainBreak | None:
     """Check one territory's records in order: seq 1..n, hashes recomputed, links intact."""
     prev_hash = GENESIS_HASH
     for expected_seq, value in enumerate(values, start=1):

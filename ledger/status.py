@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Gauge
@@ -50,6 +51,52 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def projection_lags(bootstrap: str, topic: str, tracking: dict[tuple[str, int], int],
+                    ends: dict[int, int], scan_limit: int = 10_000) -> dict[str, int]:
+    """Committed records each projection has not applied yet.
+
+    Offsets alone overcount: transaction markers and aborted records take offsets but are
+    never applied, so a caught-up projection sits at least one offset short of the end. A
+    short unapplied tail is read and counted; a longer one is estimated from offsets.
+    """
+    from kafka import TopicPartition
+
+    from consumers.topic import committed_consumer
+
+    lags = dict.fromkeys(store.PROJECTIONS, 0)
+    consumer = committed_consumer(bootstrap, request_timeout_ms=5000)
+    try:
+        for partition, end in ends.items():
+            done = {name: tracking.get((name, partition), 0) for name in lags}
+            start = min(done.values())
+            offsets = _committed_offsets(consumer, TopicPartition(topic, partition), start, end,
+                                         scan_limit) if start < end else []
+            for name in lags:
+                lags[name] += (max(0, end - done[name]) if offsets is None
+                               else sum(1 for o in offsets if o >= done[name]))
+    finally:
+        consumer.close()
+    return lags
+
+
+def _committed_offsets(consumer: Any, tp: Any, start: int, end: int,
+                       limit: int) -> list[int] | None:
+    """Offsets of the committed records in [start, end), or None if too many to read."""
+    if end - start > limit:
+        return None
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    offsets: list[int] = []
+    deadline = time.monotonic() + 5
+    while consumer.position(tp) < end:
+        if time.monotonic() > deadline:
+            return None
+        for record in consumer.poll(timeout_ms=500, max_records=limit).get(tp, []):
+            if record.offset < end:
+                offsets.append(record.offset)
+    return offsets
+
+
 def collect_status(c: Container, update_metrics: bool = False) -> dict[str, Any]:
     db = _database_status(c)
     try:
@@ -57,10 +104,16 @@ def collect_status(c: Container, update_metrics: bool = False) -> dict[str, Any]
     except Exception as err:  # noqa: BLE001 - status must report, not fail
         log.warning("cannot read end offsets: %s", err)
         ends = None
+    lags: dict[str, int] | None = None
+    if ends is not None:
+        try:
+            lags = projection_lags(c.kafka_bootstrap, c.settings.topic, db["tracking"], ends)
+        except Exception as err:  # noqa: BLE001 - status must report, not fail
+            log.warning("cannot read the unapplied records: %s", err)
     projections: dict[str, Any] = {}
     for name in store.PROJECTIONS:
         offsets = {p: o for (n, p), o in db["tracking"].items() if n == name}
-        lag = None if ends is None else sum(max(0, e - offsets.get(p, 0)) for p, e in ends.items())
+        lag = None if lags is None else lags[name]
         projections[name] = {"offsets": offsets, "lag": lag}
         if update_metrics and lag is not None:
             PROJECTION_LAG.labels(name).set(lag)

@@ -52,7 +52,8 @@ class HistoryBatch:
                 self.known[str(row["id"])] = _roles(row)
         rows = []
         for r in self.records:
-            roles = [(r.subject, "self")] if r.aggregate == "actor" else self.known.get(r.subject, [])
+            roles = ([(r.subject, "self")] if r.aggregate == "actor"
+                     else self.known.get(r.subject, []))
             payload = json.dumps(public_data(r.data))
             for actor_id, role in roles:
                 rows.append((r.territory, actor_id, r.position, r.seq, role, r.type, r.subject,

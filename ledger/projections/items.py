@@ -69,9 +69,7 @@ class ItemBatch:
             row = {c: record.data.get(c) for c in CREATION_COLUMNS[table]}
             if table in INITIAL_STATUS:
                 row["status"] = record.data.get("status") or INITIAL_STATUS[table]
-            if table == "territories":
-                row["registered_at"] = record.time
-            elif table == "actors":
+            if table in ("territories", "actors"):
                 row["registered_at"] = record.time
             else:
                 row["created_at"] = row["updated_at"] = record.time
@@ -101,12 +99,13 @@ class ItemBatch:
             cur.execute(stmt, [row[c] for c in cols])
         grouped: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, item_id), change in self.updates.items():
-            cols = tuple(sorted(change))
-            grouped.setdefault((table, cols), []).append([change[c] for c in cols] + [item_id])
-        for (table, cols), params in grouped.items():
+            changed = tuple(sorted(change))
+            grouped.setdefault((table, changed), []).append(
+                [change[c] for c in changed] + [item_id])
+        for (table, changed), params in grouped.items():
             stmt = sql.SQL("UPDATE {}.{} SET {} WHERE id = %s").format(
                 sql.Identifier(schema), sql.Identifier(table),
-                sql.SQL(",").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols))
+                sql.SQL(",").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changed))
             cur.executemany(stmt, params)
         if self.themes:
             cur.executemany(sql.SQL(
