@@ -82,7 +82,7 @@ def history(t: str, actor_id: uuid.UUID, c: ContainerDep, after: str | None = No
             limit: Limit = 100) -> dict[str, Any]:
     _item(c, "actors", t, actor_id)
     rows = c.reads.history(t, actor_id, _cursor(after), limit)
-    items = [{"position": r["position"], "seq": r["seq"], "role": r["role"], "type": r["type"],
+    items = [{"position": r["position"], "seq": r["seq"], "roles": r["roles"], "type": r["type"],
               "aggregate_id": str(r["aggregate_id"]), "occurred_at": r["occurred_at"].isoformat(),
               "operator_id": r["operator_id"], "data": r["data"]} for r in rows]
     return _page(items, limit, "position")

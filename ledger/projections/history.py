@@ -55,11 +55,14 @@ class HistoryBatch:
             roles = ([(r.subject, "self")] if r.aggregate == "actor"
                      else self.known.get(r.subject, []))
             payload = json.dumps(public_data(r.data))
+            by_actor: dict[str, list[str]] = {}
             for actor_id, role in roles:
-                rows.append((r.territory, actor_id, r.position, r.seq, role, r.type, r.subject,
-                             r.time, r.data.get("operator_id"), payload))
+                by_actor.setdefault(actor_id, []).append(role)
+            for actor_id, actor_roles in by_actor.items():
+                rows.append((r.territory, actor_id, r.position, r.seq, actor_roles, r.type,
+                             r.subject, r.time, r.data.get("operator_id"), payload))
         cur.executemany(sql.SQL(
-            "INSERT INTO {}.history (territory, actor_id, position, seq, role, type, aggregate_id,"
+            "INSERT INTO {}.history (territory, actor_id, position, seq, roles, type, aggregate_id,"
             " occurred_at, operator_id, data) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
             " ON CONFLICT DO NOTHING").format(sql.Identifier(schema)), rows)
 

@@ -76,9 +76,9 @@ class Reads:
 
     def history(self, territory: str, actor_id: uuid.UUID, after: int, limit: int) -> list[Row]:
         return self._all(
-            "SELECT position, seq, role, type, aggregate_id, occurred_at, operator_id, data"
+            "SELECT position, seq, roles, type, aggregate_id, occurred_at, operator_id, data"
             "  FROM {s}.history WHERE territory = %(t)s AND actor_id = %(a)s AND position > %(p)s"
-            " ORDER BY position, role LIMIT %(l)s",
+            " ORDER BY position LIMIT %(l)s",
             {"t": territory, "a": actor_id, "p": after, "l": limit})
 
     def audit(self, territory: str, after: int, limit: int) -> list[Row]:

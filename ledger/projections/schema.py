@@ -55,9 +55,9 @@ CREATE TABLE IF NOT EXISTS {s}.fulfilments (
     position bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.history (
     territory text NOT NULL, actor_id uuid NOT NULL, position bigint NOT NULL,
-    seq bigint NOT NULL, role text NOT NULL, type text NOT NULL, aggregate_id uuid NOT NULL,
+    seq bigint NOT NULL, roles text[] NOT NULL, type text NOT NULL, aggregate_id uuid NOT NULL,
     occurred_at timestamptz NOT NULL, operator_id text, data jsonb NOT NULL,
-    PRIMARY KEY (actor_id, position, role));
+    PRIMARY KEY (actor_id, position));
 CREATE TABLE IF NOT EXISTS {s}.audit (
     territory text NOT NULL, seq bigint NOT NULL, position bigint NOT NULL,
     event_id uuid NOT NULL, type text NOT NULL, aggregate_id uuid NOT NULL,
