@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from api import problems
-from api.deps import check_token
+from api.deps import check_territory, check_token
 from api.routes import health, reads, writes
 from ledger.container import Container
 
@@ -17,6 +17,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     problems.install(app)
     app.include_router(health.router)
-    app.include_router(writes.router, dependencies=[Depends(check_token)])
-    app.include_router(reads.router, dependencies=[Depends(check_token)])
+    guards = [Depends(check_token), Depends(check_territory)]
+    app.include_router(writes.router, dependencies=guards)
+    app.include_router(reads.router, dependencies=guards)
     return app

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=4000)]
@@ -17,9 +17,22 @@ IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL, and events are UTF-8: refuse both at the door."""
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("text must not contain NUL characters")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must be valid Unicode (no lone surrogates)") from None
+        return value
+
 
 class TerritoryCreate(Body):
-    code: Annotated[str, Field(pattern=r"^\d{6}$", description="ISTAT code, 6 digits")]
+    code: Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT code, 6 digits")]
     name: Text
     operator_id: Operator = None
 

@@ -244,10 +244,10 @@ class LedgerApplication(Application[uuid.UUID]):
         """A creation whose id already exists (a retried command) fails as AlreadyExists."""
         try:
             return create()
-        except ConcurrencyConflict:
+        except ConcurrencyConflict as conflict:
             try:
                 self.load(cls, ident, territory)
             except NotFound:
-                raise
+                raise conflict from None
             raise AlreadyExists(str(ident)) from None
 
