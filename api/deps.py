@@ -10,7 +10,6 @@ from fastapi import Depends, Header, Query, Request
 
 from api.problems import TYPE_BASE, Problem
 from api.writes import Writes
-from consumers.topic import partition_for
 from ledger.application import NotFound
 from ledger.container import Container
 from ledger.domain.territory import ISTAT_CODE
@@ -58,9 +57,8 @@ def wait_for_position(container: ContainerDep, t: str,
     if not min_position:
         return
     settings = container.settings
-    partition = partition_for(t, settings.topic_partitions)
     deadline = time.monotonic() + settings.read_wait_seconds
-    while container.reads.applied_position(t, partition) < min_position:
+    while container.reads.applied_position(t) < min_position:
         if time.monotonic() >= deadline:
             raise Problem(503, "Not yet applied",
                           f"the projections have not applied position {min_position} yet",

@@ -48,12 +48,13 @@ class Reads:
         rows = self._all(query, params)
         return rows[0] if rows else None
 
-    def applied_position(self, territory: str, partition: int) -> int:
+    def applied_position(self, territory: str) -> int:
+        """Records of a partition arrive in position order, so once the territory's partition
+        has applied position N, every event of the territory up to N is applied."""
         row = self._one(
-            "SELECT GREATEST("
-            " (SELECT position FROM {s}.territory_positions WHERE territory = %(t)s),"
-            " (SELECT position FROM {s}.partition_positions WHERE partition = %(p)s), 0) AS p",
-            {"t": territory, "p": partition})
+            "SELECT GREATEST(tp.position, pp.position) AS p FROM {s}.territory_positions tp"
+            " LEFT JOIN {s}.partition_positions pp ON pp.partition = tp.partition"
+            " WHERE tp.territory = %(t)s", {"t": territory})
         return int(row["p"]) if row else 0
 
     def territory(self, code: str) -> Row | None:

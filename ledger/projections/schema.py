@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS {s}.tracking (
     projection text NOT NULL, partition int NOT NULL, next_offset bigint NOT NULL,
     PRIMARY KEY (projection, partition));
 CREATE TABLE IF NOT EXISTS {s}.territory_positions (
-    territory text PRIMARY KEY, position bigint NOT NULL);
+    territory text PRIMARY KEY, position bigint NOT NULL, partition int NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.partition_positions (
     partition int PRIMARY KEY, position bigint NOT NULL);
 

@@ -92,16 +92,18 @@ def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
             "ON CONFLICT (projection, partition) DO UPDATE SET next_offset = "
             "GREATEST({}.tracking.next_offset, EXCLUDED.next_offset)").format(s, s),
             [(n, p, o) for (n, p), o in new_tracking.items()])
-        territories: dict[str, int] = {}
+        territories: dict[str, tuple[int, int]] = {}
         partitions: dict[int, int] = {}
         for r in records:
-            territories[r.territory] = max(territories.get(r.territory, 0), r.position)
+            seen = territories.get(r.territory, (0, r.partition))[0]
+            territories[r.territory] = (max(seen, r.position), r.partition)
             partitions[r.partition] = max(partitions.get(r.partition, 0), r.position)
         cur.executemany(sql.SQL(
-            "INSERT INTO {}.territory_positions (territory, position) VALUES (%s,%s) "
-            "ON CONFLICT (territory) DO UPDATE SET position = "
-            "GREATEST({}.territory_positions.position, EXCLUDED.position)").format(s, s),
-            list(territories.items()))
+            "INSERT INTO {}.territory_positions (territory, position, partition) "
+            "VALUES (%s,%s,%s) ON CONFLICT (territory) DO UPDATE SET position = "
+            "GREATEST({}.territory_positions.position, EXCLUDED.position), "
+            "partition = EXCLUDED.partition").format(s, s),
+            [(t, pos, part) for t, (pos, part) in territories.items()])
         cur.executemany(sql.SQL(
             "INSERT INTO {}.partition_positions (partition, position) VALUES (%s,%s) "
             "ON CONFLICT (partition) DO UPDATE SET position = "
