@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import Any
 
+import psycopg
 from kafka import OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError
 
@@ -19,6 +20,11 @@ from ledger.projections import store
 from ledger.projections.records import Record
 
 log = logging.getLogger(__name__)
+
+# Errors that one record's content causes; connection trouble is not among them (the
+# process exits and its supervisor restarts it, resuming from tracking).
+UNAPPLICABLE = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError,
+                KeyError, ValueError, TypeError)
 
 
 class Projector:
@@ -58,11 +64,11 @@ class Projector:
                    for tp, messages in polled.items() for m in messages]
         if not records:
             return 0
-        with self.db.transaction() as conn:
-            schema = self._current_schema(conn, lock=True)
-            switched = schema != self.schema
-            if not switched:
-                applied = store.apply(conn, schema, records)
+        try:
+            switched, applied = self._apply(records)
+        except UNAPPLICABLE as err:
+            log.warning("batch failed (%s); applying record by record", err)
+            switched, applied = self._apply_one_by_one(records)
         if switched:
             log.info("projections switched to %s; re-seeking", schema)
             self._seek()
@@ -70,6 +76,29 @@ class Projector:
         self.applied_total += applied
         self._commit_group_offsets(records)
         return len(records)
+
+    def _apply(self, records: list[Record]) -> tuple[bool, int]:
+        with self.db.transaction() as conn:
+            schema = self._current_schema(conn, lock=True)
+            if schema != self.schema:
+                return True, 0
+            return False, store.apply(conn, schema, records)
+
+    def _apply_one_by_one(self, records: list[Record]) -> tuple[bool, int]:
+        """Find the record that cannot be applied and park it, so the partition moves on."""
+        applied = 0
+        for record in records:
+            try:
+                switched, count = self._apply([record])
+            except UNAPPLICABLE as err:
+                log.error("parking record %d/%d: %s", record.partition, record.offset, err)
+                with self.db.transaction() as conn:
+                    store.park(conn, self.schema, record, f"{type(err).__name__}: {err}")
+                continue
+            if switched:
+                return True, applied
+            applied += count
+        return False, applied
 
     def _commit_group_offsets(self, records: list[Record]) -> None:
         if not self.group_id:

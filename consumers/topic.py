@@ -52,14 +52,26 @@ def last_values(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
 
 def _last_in_range(consumer: KafkaConsumer, tp: TopicPartition, start: int,
                    end: int) -> dict[str, Any] | None:
+    """The last record in [start, end) that is a ledger record (foreign ones are skipped)."""
     consumer.seek(tp, start)
     last = None
     while consumer.position(tp) < end:
         batch = consumer.poll(timeout_ms=1000, max_records=5000)
         for record in batch.get(tp, []):
             if record.offset < end:
-                last = record.value
-    return None if last is None else json.loads(last)
+                value = _ledger_value(record.value)
+                last = value if value is not None else last
+    return last
+
+
+def _ledger_value(raw: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("position"), int):
+        return value
+    return None
 
 
 def partition_for(territory: str, partitions: int) -> int:

@@ -17,7 +17,17 @@ class Record:
 
     @classmethod
     def parse(cls, partition: int, offset: int, raw: bytes) -> Record:
-        return cls(partition, offset, raw, json.loads(raw))
+        """A record that is not a ledger event parses to an empty value (valid is False)."""
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = {}
+        return cls(partition, offset, raw, value if isinstance(value, dict) else {})
+
+    @property
+    def valid(self) -> bool:
+        keys = ("type", "source", "subject", "position", "seq", "time", "data", "hash", "id")
+        return all(k in self.value for k in keys) and isinstance(self.value["data"], dict)
 
     @property
     def type(self) -> str:

@@ -7,6 +7,10 @@ CREATE TABLE IF NOT EXISTS {s}.tracking (
     PRIMARY KEY (projection, partition));
 CREATE TABLE IF NOT EXISTS {s}.territory_positions (
     territory text PRIMARY KEY, position bigint NOT NULL, partition int NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.dead_letters (
+    partition int NOT NULL, kafka_offset bigint NOT NULL, error text NOT NULL,
+    record text NOT NULL, parked_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (partition, kafka_offset));
 CREATE TABLE IF NOT EXISTS {s}.partition_positions (
     partition int PRIMARY KEY, position bigint NOT NULL);
 

@@ -72,6 +72,10 @@ def start_offsets(conn: Conn, schema: str, partitions: Sequence[int]) -> dict[in
 def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
     """Apply records (in partition order) to every projection that has not seen them."""
     done = tracking(conn, schema)
+    for r in records:
+        if not r.valid and r.offset >= min(done.get((n, r.partition), 0) for n in PROJECTIONS):
+            park(conn, schema, r, "not a ledger event record")
+    records = [r for r in records if r.valid]
     applied = 0
     new_tracking: dict[tuple[str, int], int] = {}
     for name, factory in PROJECTIONS.items():
@@ -85,19 +89,27 @@ def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
             batch.flush(cur, schema)
     if not new_tracking:
         return 0
+    _advance(conn, schema, records, new_tracking)
+    return applied
+
+
+def _advance(conn: Conn, schema: str, records: Sequence[Record],
+             new_tracking: dict[tuple[str, int], int]) -> None:
+    """Move tracking and the positions that min_position reads, in the caller's transaction."""
     s = sql.Identifier(schema)
+    territories: dict[str, tuple[int, int]] = {}
+    partitions: dict[int, int] = {}
+    for r in records:
+        if r.valid:
+            seen = territories.get(r.territory, (0, r.partition))[0]
+            territories[r.territory] = (max(seen, r.position), r.partition)
+            partitions[r.partition] = max(partitions.get(r.partition, 0), r.position)
     with conn.cursor() as cur:
         cur.executemany(sql.SQL(
             "INSERT INTO {}.tracking (projection, partition, next_offset) VALUES (%s,%s,%s) "
             "ON CONFLICT (projection, partition) DO UPDATE SET next_offset = "
             "GREATEST({}.tracking.next_offset, EXCLUDED.next_offset)").format(s, s),
             [(n, p, o) for (n, p), o in new_tracking.items()])
-        territories: dict[str, tuple[int, int]] = {}
-        partitions: dict[int, int] = {}
-        for r in records:
-            seen = territories.get(r.territory, (0, r.partition))[0]
-            territories[r.territory] = (max(seen, r.position), r.partition)
-            partitions[r.partition] = max(partitions.get(r.partition, 0), r.position)
         cur.executemany(sql.SQL(
             "INSERT INTO {}.territory_positions (territory, position, partition) "
             "VALUES (%s,%s,%s) ON CONFLICT (territory) DO UPDATE SET position = "
@@ -109,4 +121,15 @@ def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
             "ON CONFLICT (partition) DO UPDATE SET position = "
             "GREATEST({}.partition_positions.position, EXCLUDED.position)").format(s, s),
             list(partitions.items()))
-    return applied
+
+
+def park(conn: Conn, schema: str, record: Record, error: str) -> None:
+    """Set aside a record no projection can apply, so the partition keeps moving; operators
+    find it in dead_letters (and `ledger status`)."""
+    conn.execute(sql.SQL(
+        "INSERT INTO {}.dead_letters (partition, kafka_offset, error, record) "
+        "VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING").format(sql.Identifier(schema)),
+        (record.partition, record.offset, error[:2000],
+         record.raw.decode("utf-8", "replace").replace("\x00", "")))
+    _advance(conn, schema, [record],
+             {(name, record.partition): record.offset + 1 for name in PROJECTIONS})
