@@ -27,11 +27,12 @@ install: $(STAMP) $(JARS)
 run: install
 	$(BIN)/ledger up
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest tests
 
 lint: install
 	$(BIN)/ruff check ledger api consumers infra tests bench
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 bench: install

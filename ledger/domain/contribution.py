@@ -179,7 +179,13 @@ class Contribution(LedgerAggregate):
 
     def allocate(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         self.check_can_allocate(quantity)
-        self._change(self.Allocated, operator_id, reserved=self.reserved + quantity, match_id=match_id, quantity=quantity)
+        self._change(
+            self.Allocated,
+            operator_id,
+            reserved=self.reserved + quantity,
+            match_id=match_id,
+            quantity=quantity,
+        )
 
     def release(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         check_positive(quantity)
@@ -201,7 +207,9 @@ class Contribution(LedgerAggregate):
         if quantity > self.reserved:
             raise OverFulfilmentError(f"cannot deliver {quantity}: only {self.reserved} reserved")
 
-    def deliver(self, fulfilment_id: UUID, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
+    def deliver(
+        self, fulfilment_id: UUID, match_id: UUID, quantity: int, operator_id: str | None = None
+    ) -> None:
         # No active check: matches made before a withdrawal may still be honoured.
         self.check_can_deliver(quantity)
         self._change(
@@ -251,7 +259,13 @@ class Contribution(LedgerAggregate):
     def expire(self, operator_id: str | None = None) -> None:
         self._end(self.Expired, "expired", operator_id)
 
-    def _end(self, event_class: type[QuantitiesChanged], status: str, operator_id: str | None, **fields: object) -> None:
+    def _end(
+        self,
+        event_class: type[QuantitiesChanged],
+        status: str,
+        operator_id: str | None,
+        **fields: object,
+    ) -> None:
         if not self.is_active:
             raise ItemNotActiveError(f"contribution {self.id} is already {self.status}")
         taken = self.available

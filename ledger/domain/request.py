@@ -162,7 +162,13 @@ class Request(LedgerAggregate):
 
     def reserve(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         self.check_can_reserve(quantity)
-        self._change(self.Reserved, operator_id, reserved=self.reserved + quantity, match_id=match_id, quantity=quantity)
+        self._change(
+            self.Reserved,
+            operator_id,
+            reserved=self.reserved + quantity,
+            match_id=match_id,
+            quantity=quantity,
+        )
 
     def release(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         check_positive(quantity)
@@ -184,7 +190,9 @@ class Request(LedgerAggregate):
         if quantity > self.reserved:
             raise OverFulfilmentError(f"cannot receive {quantity}: only {self.reserved} reserved")
 
-    def receive(self, fulfilment_id: UUID, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
+    def receive(
+        self, fulfilment_id: UUID, match_id: UUID, quantity: int, operator_id: str | None = None
+    ) -> None:
         self.check_can_receive(quantity)
         self._change(
             self.Received,
@@ -233,7 +241,13 @@ class Request(LedgerAggregate):
     def expire(self, operator_id: str | None = None) -> None:
         self._end(self.Expired, "expired", operator_id)
 
-    def _end(self, event_class: type[QuantitiesChanged], status: str, operator_id: str | None, **fields: object) -> None:
+    def _end(
+        self,
+        event_class: type[QuantitiesChanged],
+        status: str,
+        operator_id: str | None,
+        **fields: object,
+    ) -> None:
         if not self.is_active:
             raise ItemNotActiveError(f"request {self.id} is already {self.status}")
         taken = self.open_quantity

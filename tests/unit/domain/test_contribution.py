@@ -19,7 +19,6 @@ from ledger.domain import (
     UnknownResourceKindError,
 )
 
-
 TERRITORY = "018182"
 MakeContribution = Callable[..., Contribution]
 

@@ -47,7 +47,9 @@ def concrete_event_classes() -> list[type[LedgerAggregate.Event]]:
         value
         for aggregate in AGGREGATES
         for name, value in vars(aggregate).items()
-        if isinstance(value, type) and issubclass(value, LedgerAggregate.Event) and name not in ABSTRACT
+        if isinstance(value, type)
+        and issubclass(value, LedgerAggregate.Event)
+        and name not in ABSTRACT
     ]
 
 
@@ -103,5 +105,7 @@ def test_domain_imports_only_stdlib_and_eventsourcing_domain() -> None:
                 continue
             for module in modules:
                 assert (
-                    module in allowed or module.split(".")[0] in sys.stdlib_module_names or module.startswith("ledger.domain.")
+                    module in allowed
+                    or module.split(".")[0] in sys.stdlib_module_names
+                    or module.startswith("ledger.domain.")
                 ), f"{path.name} imports {module}"

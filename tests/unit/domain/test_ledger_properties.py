@@ -28,11 +28,20 @@ class LedgerMachine(RuleBasedStateMachine):
         self.fulfilments: dict[UUID, Fulfilment] = {}
 
     def everything(self) -> list[LedgerAggregate]:
-        return [*self.contributions.values(), *self.requests.values(), *self.matches.values(), *self.fulfilments.values()]
+        return [
+            *self.contributions.values(),
+            *self.requests.values(),
+            *self.matches.values(),
+            *self.fulfilments.values(),
+        ]
 
     def snapshot(self) -> list[tuple[Any, ...]]:
         return [
-            (a.id, len(a.pending_events), {k: v for k, v in vars(a).items() if k != "_pending_events"})
+            (
+                a.id,
+                len(a.pending_events),
+                {k: v for k, v in vars(a).items() if k != "_pending_events"},
+            )
             for a in self.everything()
         ]
 
@@ -123,18 +132,20 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def contributions_hold(self) -> None:
         for c in self.contributions.values():
-            assert 0 <= c.reserved and 0 <= c.delivered and 0 <= c.taken_back
+            assert c.reserved >= 0 and c.delivered >= 0 and c.taken_back >= 0
             assert c.reserved + c.delivered <= c.quantity - c.taken_back
             # A withdrawn or expired offer can never become available again.
             assert c.is_active or c.available == 0
-            open_matches = [m for m in self.matches.values() if m.contribution_id == c.id and m.is_open]
+            open_matches = [
+                m for m in self.matches.values() if m.contribution_id == c.id and m.is_open
+            ]
             assert sum(m.quantity - m.fulfilled for m in open_matches) == c.reserved
             assert sum(f.quantity for f in self.net(contribution_id=c.id)) == c.delivered
 
     @invariant()
     def requests_hold(self) -> None:
         for r in self.requests.values():
-            assert 0 <= r.reserved and 0 <= r.received and 0 <= r.taken_back
+            assert r.reserved >= 0 and r.received >= 0 and r.taken_back >= 0
             assert r.reserved + r.received <= r.quantity - r.taken_back
             assert r.is_active or r.open_quantity == 0
             open_matches = [m for m in self.matches.values() if m.request_id == r.id and m.is_open]

@@ -18,7 +18,6 @@ from ledger.domain import (
     UnitNotAllowedForKindError,
 )
 
-
 TERRITORY = "018182"
 MakeRequest = Callable[..., Request]
 

@@ -25,7 +25,7 @@ def test_time_never_shares_a_unit_with_money() -> None:
 
 
 def test_personal_kinds_are_people() -> None:
-    assert PERSONAL_KINDS == {ActorKind.CITIZEN, ActorKind.HOUSEHOLD}
+    assert {ActorKind.CITIZEN, ActorKind.HOUSEHOLD} == PERSONAL_KINDS
 
 
 def test_check_resource_returns_plain_strings() -> None:
