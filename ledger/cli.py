@@ -77,9 +77,9 @@ def up() -> None:
 def relay() -> None:
     """Publish stored events to Kafka (a role started by `ledger up`)."""
     from consumers.relay import Relay
+    from ledger.application import LedgerApplication
     from ledger.db import Database
     from ledger.eventstore import eventstore_env
-    from ledger.application import LedgerApplication
     from ledger.runtime import on_stop, watch_parent
 
     _logging()

@@ -4,7 +4,6 @@ names: malformed 422, unknown ids 404, rule violations and conflicts 409."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import httpx
