@@ -1,0 +1,1 @@
+"""`make bench`: throughput of the relay and the projector against raw kafka-python."""

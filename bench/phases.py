@@ -1,0 +1,64 @@
+"""The relay and the projector, in-process, as `ledger relay` / `ledger project` build them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.baselines import Rate
+from bench.profiling import Profiler
+from consumers.projector import Projector
+from consumers.relay import Relay
+from ledger.application import LedgerApplication
+from ledger.db import Database
+from ledger.eventstore import eventstore_env
+from ledger.projections import store
+
+
+def run_relay(url: str, bootstrap: str, topic: str, batch_size: int, head: int,
+              profiler: Profiler) -> Rate:
+    db = Database(url, max_size=2)
+    db.create_side_tables()
+    store_app = LedgerApplication(eventstore_env(url, pool_size=2))
+    relay = Relay(recorder=store_app.recorder, decode=store_app.mapper.transcoder.decode,
+                  db=db, bootstrap=bootstrap, topic=topic,
+                  transactional_id=f"bench-relay-{topic}", batch_size=batch_size)
+    try:
+        profiler.watch_relay(relay)
+        count = 0
+        started = time.perf_counter()
+        with profiler.section("relay"):
+            while relay.published < head:
+                count += relay.publish_once()
+        return Rate(count, time.perf_counter() - started)
+    finally:
+        relay.close()
+        store_app.close()
+        db.close()
+
+
+def run_projector(url: str, bootstrap: str, topic: str, batch_size: int,
+                  profiler: Profiler) -> tuple[Rate, str, dict[str, Any]]:
+    """From offset 0 into a fresh pinned schema, until the positions reach the end offsets."""
+    db = Database(url, max_size=2)
+    schema = f"proj_bench_{time.time_ns() // 1000}"
+    with db.transaction() as conn:
+        store.create_schema(conn, schema)
+    projector = Projector(db=db, bootstrap=bootstrap, topic=topic, group_id=f"bench-{topic}",
+                          schema=schema, batch_size=batch_size)
+    try:
+        profiler.watch_projector(projector)
+        ends = projector.end_offsets()
+        count = 0
+        started = time.perf_counter()
+        with profiler.section("projector"):
+            while any(projector.positions()[p] < end for p, end in ends.items()):
+                count += projector.poll_once(timeout_ms=500)
+        rate = Rate(count, time.perf_counter() - started)
+        with db.transaction() as conn:
+            rows = {t: conn.execute(f'SELECT count(*) AS n FROM "{schema}".{t}').fetchone()["n"]
+                    for t in ("audit", "history", "contributions", "fulfilments")}
+        return rate, schema, rows
+    finally:
+        projector.close()
+        db.close()

@@ -1,0 +1,105 @@
+"""Where the time goes: wall-clock timers around the relay's and projector's steps (always
+on, one perf_counter pair per call), and cProfile of a phase when BENCH_PROFILE names a
+directory (stats saved there as <phase>.prof, top functions printed)."""
+
+from __future__ import annotations
+
+import cProfile
+import functools
+import io
+import pstats
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import consumers.relay
+from ledger.projections import store
+
+
+class Profiler:
+    def __init__(self, directory: str | None, top: int = 25) -> None:
+        self.directory = Path(directory) if directory else None
+        self.top = top
+        self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.calls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.walls: dict[str, float] = {}
+        self._phase = ""
+        self._undo: list[Callable[[], None]] = []
+
+    def _wrap(self, owner: Any, attr: str, label: str) -> None:
+        """Time every call of owner.attr (a module, class or instance attribute)."""
+        own = vars(owner)
+        had, saved = attr in own, own.get(attr)
+        inner = getattr(owner, attr)
+
+        @functools.wraps(inner)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[self._phase][label] += time.perf_counter() - started
+                self.calls[self._phase][label] += 1
+
+        setattr(owner, attr, timed)
+        self._undo.append(lambda: setattr(owner, attr, saved) if had else delattr(owner, attr))
+
+    def watch_relay(self, relay: Any) -> None:
+        self._wrap(relay.recorder, "select_notifications", "pg select_notifications")
+        self._wrap(relay, "decode", "transcoder.decode")
+        self._wrap(consumers.relay, "build_record", "build_record (jcs+sha256)")
+        self._wrap(relay, "_records", "_records (decode+build+json.dumps)")
+        self._wrap(relay.producer, "begin_transaction", "producer.begin_transaction")
+        self._wrap(relay.producer, "send", "producer.send")
+        self._wrap(relay.producer, "commit_transaction", "producer.commit_transaction")
+        self._wrap(relay.chain, "save", "chain.save (pg)")
+
+    def watch_projector(self, projector: Any) -> None:
+        self._wrap(projector.consumer, "poll", "consumer.poll")
+        self._wrap(store, "apply", "store.apply (pg, in txn)")
+        for name, cls in store.PROJECTIONS.items():
+            self._wrap(cls, "add", f"{name}.add")
+            self._wrap(cls, "flush", f"{name}.flush (pg)")
+        self._wrap(projector, "_commit_group_offsets", "group offset commit")
+
+    @contextmanager
+    def section(self, phase: str) -> Iterator[None]:
+        self._phase = phase
+        profile = cProfile.Profile() if self.directory else None
+        started = time.perf_counter()
+        if profile:
+            profile.enable()
+        try:
+            yield
+        finally:
+            if profile:
+                profile.disable()
+            self.walls[phase] = time.perf_counter() - started
+            self._phase = ""
+            while self._undo:
+                self._undo.pop()()
+            if profile and self.directory:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                profile.dump_stats(str(self.directory / f"{phase}.prof"))
+                print(self._top(profile, phase), flush=True)
+
+    def _top(self, profile: cProfile.Profile, phase: str) -> str:
+        out = io.StringIO()
+        stats = pstats.Stats(profile, stream=out)
+        stats.strip_dirs()
+        for key in ("tottime", "cumulative"):
+            out.write(f"\n=== cProfile {phase}: top {self.top} by {key} ===\n")
+            stats.sort_stats(key).print_stats(self.top)
+        return out.getvalue()
+
+    def breakdown(self, phase: str) -> list[str]:
+        wall = self.walls.get(phase, 0.0)
+        lines = [f"  {phase} breakdown (wall {wall:.2f}s, main thread):"]
+        for label, secs in sorted(self.seconds[phase].items(), key=lambda kv: -kv[1]):
+            share = 100 * secs / wall if wall else 0.0
+            lines.append(f"    {label:<40} {secs:8.2f}s {share:5.1f}%  "
+                         f"calls={self.calls[phase][label]}")
+        return lines

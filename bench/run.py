@@ -1,0 +1,169 @@
+"""`make bench`: events/s of the relay and the projector, each against raw kafka-python on
+the same records in the same run, on a throwaway embedded stack (temp data, free ports).
+
+Environment: BENCH_EVENTS (100000), BENCH_SAVE_BATCH (300 events per app.save: psycopg
+pipeline mode, which eventsourcing uses to insert, hangs intermittently on statements over
+~500 KB),
+BENCH_RELAY_BATCH / BENCH_PROJECTION_BATCH (the Settings defaults, 2000), BENCH_PROFILE
+(a directory: cProfile the relay and projector phases into it). The last line printed is
+one JSON object.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import baselines
+from bench.phases import run_projector, run_relay
+from bench.profiling import Profiler
+from bench.workload import Generator
+from infra.kafka import ensure_topic
+from infra.stack import start_services
+from ledger.container import Container
+from ledger.settings import Settings
+from tests.support.stack import test_settings
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _stop_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` dumps every thread's stack
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # kafka-python 3 warns whenever one selector task runs >100 ms (big fetches): noise here.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    _stop_on_sigterm()
+    events = _env_int("BENCH_EVENTS", 100_000)
+    save_batch = _env_int("BENCH_SAVE_BATCH", 300)
+    defaults = Settings.model_fields
+    relay_batch = _env_int("BENCH_RELAY_BATCH", defaults["relay_batch_size"].default)
+    proj_batch = _env_int("BENCH_PROJECTION_BATCH", defaults["projection_batch_size"].default)
+    profiler = Profiler(os.environ.get("BENCH_PROFILE"))
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        settings = test_settings(Path(tmp))
+        say(f"bench: {events} events; relay batch {relay_batch}, projection batch "
+            f"{proj_batch}, save batch {save_batch}; data in {tmp}")
+        started = time.perf_counter()
+        services = start_services(settings)
+        try:
+            say(f"services up in {time.perf_counter() - started:.1f}s "
+                f"(kafka {services.kafka_bootstrap}, topic {services.topic})")
+            container = Container.build(settings, services.database_url,
+                                        services.kafka_bootstrap)
+            try:
+                result = _bench(container, services.topic, events, save_batch, relay_batch,
+                                proj_batch, settings.topic_partitions, profiler)
+            finally:
+                container.close()
+        finally:
+            services.stop()
+    say(json.dumps(result))
+    return 0
+
+
+def _progress(total: int) -> Callable[[int], None]:
+    """In place on a terminal; every tenth otherwise."""
+    step, shown = max(1, total // 10), [0]
+
+    def show(n: int) -> None:
+        if sys.stdout.isatty():
+            print(f"\r  generated {n}/{total}", end="", flush=True)
+        elif n >= shown[0] + step or n == total:
+            shown[0] = n
+            say(f"  generated {n}/{total}")
+    return show
+
+
+def _bench(container: Container, topic: str, events: int, save_batch: int, relay_batch: int,
+           proj_batch: int, partitions: int, profiler: Profiler) -> dict[str, Any]:
+    url, bootstrap = container.database_url, container.kafka_bootstrap
+
+    gen = Generator(container.app, container.keys, events, save_batch, partitions)
+    started = time.perf_counter()
+    written = gen.run(_progress(events))
+    write = baselines.Rate(written, time.perf_counter() - started)
+    if sys.stdout.isatty():
+        print()
+    say(f"write: {written} events in {gen.saves} app.save() calls: {write.seconds:.1f}s, "
+        f"{write.per_s:,.0f} events/s (domain + mapper + insert)")
+    rows = baselines.stored_rows(url)
+    head = len(rows)
+    pg = baselines.pg_inserts(url, rows, save_batch)
+    mean_bytes = sum(len(r[3]) for r in rows) / max(1, head)
+    say(f"raw pg: executemany {pg['executemany'].per_s:,.0f} rows/s, COPY "
+        f"{pg['copy'].per_s:,.0f} rows/s (same {mean_bytes:.0f}-byte states, "
+        f"{save_batch} per transaction)")
+    del rows
+
+    relay = run_relay(url, bootstrap, topic, relay_batch, head, profiler)
+    say(f"relay: {relay.count} events in {relay.seconds:.1f}s, {relay.per_s:,.0f} events/s")
+    say("\n".join(profiler.breakdown("relay")))
+
+    records = baselines.read_records(bootstrap, topic)
+    raw_topic = f"{topic}.raw"
+    ensure_topic(bootstrap, raw_topic, partitions)
+    produce = baselines.raw_produce(bootstrap, raw_topic, records)
+    value_bytes = sum(len(v) for _, v in records) / max(1, len(records))
+    del records
+    say(f"raw produce: {produce.count} records ({value_bytes:.0f} B mean value) in "
+        f"{produce.seconds:.1f}s, {produce.per_s:,.0f} records/s")
+
+    consume = baselines.raw_consume(bootstrap, topic, proj_batch)
+    say(f"raw consume (read_committed, json.loads each value): {consume.count} records in "
+        f"{consume.seconds:.1f}s, {consume.per_s:,.0f} records/s")
+
+    projection, schema, counts = run_projector(url, bootstrap, topic, proj_batch, profiler)
+    say(f"projection: {projection.count} events in {projection.seconds:.1f}s, "
+        f"{projection.per_s:,.0f} events/s into {schema} (rows: {counts})")
+    say("\n".join(profiler.breakdown("projector")))
+    if not (relay.count == consume.count == projection.count == counts["audit"] == events):
+        raise RuntimeError(f"counts disagree: events {events}, relayed {relay.count}, "
+                           f"consumed {consume.count}, projected {projection.count}, "
+                           f"audit rows {counts['audit']}")
+
+    relay_ratio = relay.per_s / produce.per_s
+    projection_ratio = projection.per_s / consume.per_s
+    say(f"relay_ratio {relay_ratio:.3f}, projection_ratio {projection_ratio:.3f}")
+    return {
+        "events": events,
+        "relay_events_per_s": round(relay.per_s, 1),
+        "relay_ratio": round(relay_ratio, 4),
+        "projection_events_per_s": round(projection.per_s, 1),
+        "projection_ratio": round(projection_ratio, 4),
+        "raw_produce_events_per_s": round(produce.per_s, 1),
+        "raw_consume_events_per_s": round(consume.per_s, 1),
+        "raw_consume_parses_json": True,
+        "write_events_per_s": round(write.per_s, 1),
+        "pg_insert_rows_per_s": round(pg["executemany"].per_s, 1),
+        "pg_copy_rows_per_s": round(pg["copy"].per_s, 1),
+        "relay_seconds": round(relay.seconds, 2),
+        "projection_seconds": round(projection.seconds, 2),
+        "relay_batch_size": relay_batch,
+        "projection_batch_size": proj_batch,
+        "mean_record_bytes": round(value_bytes, 1),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
