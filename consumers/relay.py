@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from kafka import KafkaProducer
 
-from consumers.topic import last_values
+from consumers.topic import last_values, partition_for
 from ledger.db import Database
 from ledger.records import ChainLink, build_record
 
@@ -77,6 +77,7 @@ class Relay:
             enable_idempotence=True, acks="all", linger_ms=5, batch_size=1 << 20,
             max_request_size=8 << 20)
         self.producer.init_transactions()  # fences any other relay with the same id
+        self.partitions = len(self.producer.partitions_for(topic))
         self.chain = self._recover_chain()
         self.published = self.chain.position
         self.stopping = threading.Event()
@@ -123,7 +124,9 @@ class Relay:
         try:
             self.producer.begin_transaction()
             for key, value in records:
-                self.producer.send(self.topic, key=key.encode(), value=value)
+                # The default partitioner's choice, computed once per territory.
+                self.producer.send(self.topic, key=key.encode(), value=value,
+                                   partition=_partition(key, self.partitions))
             self.producer.commit_transaction()
         except BaseException:
             self.chain.links, self.chain.position, self.chain.dirty = before
@@ -142,10 +145,6 @@ class Relay:
         self.producer.close(timeout=5)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+@lru_cache(maxsize=4096)
+def _partition(territory: str, partitions: int) -> int:
+    return partition_for(territory, partitions)

@@ -9,16 +9,19 @@ state, so a restarted relay or a rebuilt topic reproduces every record bit for b
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import rfc8785
 
 GENESIS_HASH = "0" * 64
+_SAFE_INT = 2**53 - 1
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1f8e-3c43-4b7b-9d8e-1d1b5f0c7a11")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _NOT_DATA = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp",
@@ -30,6 +33,7 @@ def event_id(originator_id: uuid.UUID | str, version: int) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{originator_id}:{version}"))
 
 
+@lru_cache(maxsize=512)
 def event_type(topic: str) -> str:
     """`ledger.domain.match:Match.FulfilmentReversed` ->
     `it.ledger.match.fulfilment_reversed.v1`."""
@@ -50,8 +54,35 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of value.
+
+    For the values a ledger record holds (ASCII keys; strings, safe integers, booleans, null,
+    lists and objects) the standard library's sorted, compact, non-ASCII-preserving output is
+    byte-for-byte JCS and about five times faster than the pure-Python rfc8785 package;
+    anything else (floats, huge integers, non-ASCII keys) goes through rfc8785 itself.
+    tests/unit/test_canonical_json.py checks the equivalence property-based.
+    """
+    if _plain(value):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+    return rfc8785.dumps(value)
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        return -_SAFE_INT <= value <= _SAFE_INT
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def record_hash(value_without_hash: Mapping[str, Any]) -> str:
-    return hashlib.sha256(rfc8785.dumps(value_without_hash)).hexdigest()
+    return hashlib.sha256(canonical_json(dict(value_without_hash))).hexdigest()
 
 
 @dataclass(frozen=True)

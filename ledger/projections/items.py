@@ -7,6 +7,7 @@ so applying one is an UPDATE of those columns: a batch coalesces to one row per 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from psycopg import Cursor, sql
@@ -90,24 +91,35 @@ class ItemBatch:
             self.updates.setdefault(key, {}).update(change)
 
     def flush(self, cur: Cursor[Any], schema: str) -> None:
+        inserts: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, _), row in self.inserts.items():
-            cols = list(row)
-            stmt = sql.SQL("INSERT INTO {}.{} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
-                sql.Identifier(schema), sql.Identifier(table),
-                sql.SQL(",").join(map(sql.Identifier, cols)),
-                sql.SQL(",").join(sql.Placeholder() * len(cols)))
-            cur.execute(stmt, [row[c] for c in cols])
-        grouped: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
+            cols = tuple(row)
+            inserts.setdefault((table, cols), []).append([row[c] for c in cols])
+        for (table, cols), params in inserts.items():
+            cur.executemany(_insert_sql(schema, table, cols), params)
+        updates: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, item_id), change in self.updates.items():
             changed = tuple(sorted(change))
-            grouped.setdefault((table, changed), []).append(
+            updates.setdefault((table, changed), []).append(
                 [change[c] for c in changed] + [item_id])
-        for (table, changed), params in grouped.items():
-            stmt = sql.SQL("UPDATE {}.{} SET {} WHERE id = %s").format(
-                sql.Identifier(schema), sql.Identifier(table),
-                sql.SQL(",").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in changed))
-            cur.executemany(stmt, params)
+        for (table, changed), params in updates.items():
+            cur.executemany(_update_sql(schema, table, changed), params)
         if self.themes:
             cur.executemany(sql.SQL(
                 "INSERT INTO {}.themes (territory, code, label) VALUES (%s,%s,%s) "
                 "ON CONFLICT DO NOTHING").format(sql.Identifier(schema)), self.themes)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(schema: str, table: str, cols: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("INSERT INTO {}.{} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+        sql.Identifier(schema), sql.Identifier(table),
+        sql.SQL(",").join(map(sql.Identifier, cols)),
+        sql.SQL(",").join(sql.Placeholder() * len(cols)))
+
+
+@lru_cache(maxsize=256)
+def _update_sql(schema: str, table: str, cols: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("UPDATE {}.{} SET {} WHERE id = %s").format(
+        sql.Identifier(schema), sql.Identifier(table),
+        sql.SQL(",").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols))

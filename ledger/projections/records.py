@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Record:
+    """Derived fields are computed once: every projection reads them."""
+
     partition: int
     offset: int
     raw: bytes
@@ -24,7 +27,7 @@ class Record:
             value = {}
         return cls(partition, offset, raw, value if isinstance(value, dict) else {})
 
-    @property
+    @cached_property
     def valid(self) -> bool:
         keys = ("type", "source", "subject", "position", "seq", "time", "data", "hash", "id")
         return all(k in self.value for k in keys) and isinstance(self.value["data"], dict)
@@ -33,16 +36,16 @@ class Record:
     def type(self) -> str:
         return str(self.value["type"])
 
-    @property
+    @cached_property
     def name(self) -> str:
         """`it.ledger.contribution.pledged.v1` -> `contribution.pledged`."""
         return self.type.removeprefix("it.ledger.").rpartition(".v")[0]
 
-    @property
+    @cached_property
     def aggregate(self) -> str:
         return self.name.partition(".")[0]
 
-    @property
+    @cached_property
     def territory(self) -> str:
         return str(self.value["source"]).rpartition("/")[2]
 
@@ -58,7 +61,7 @@ class Record:
     def seq(self) -> int:
         return int(self.value["seq"])
 
-    @property
+    @cached_property
     def time(self) -> datetime:
         return datetime.fromisoformat(self.value["time"])
 
