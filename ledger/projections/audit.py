@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import Cursor, sql
+from psycopg import Cursor
 
+from ledger.projections.bulk import copy_insert
 from ledger.projections.records import Record
+
+COLUMNS = ("territory", "seq", "position", "event_id", "type", "aggregate_id", "occurred_at",
+           "operator_id", "hash", "prev_hash", "record")
 
 
 class AuditBatch:
@@ -19,9 +23,4 @@ class AuditBatch:
                           r.raw.decode()))
 
     def flush(self, cur: Cursor[Any], schema: str) -> None:
-        if self.rows:
-            cur.executemany(sql.SQL(
-                "INSERT INTO {}.audit (territory, seq, position, event_id, type, aggregate_id,"
-                " occurred_at, operator_id, hash, prev_hash, record)"
-                " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING"
-            ).format(sql.Identifier(schema)), self.rows)
+        copy_insert(cur, schema, "audit", COLUMNS, self.rows)

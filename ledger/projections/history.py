@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import Cursor, sql
 
+from ledger.projections.bulk import copy_insert
 from ledger.projections.records import Record
 
 # Which data fields name the actors a fact concerns, and in what role.
@@ -21,6 +22,8 @@ UNION ALL SELECT id, contributor_id, beneficiary_id, NULL FROM {s}.matches WHERE
 UNION ALL SELECT id, contributor_id, beneficiary_id, employer_id FROM {s}.fulfilments
  WHERE id = ANY(%(ids)s)
 """
+COLUMNS = ("territory", "actor_id", "position", "seq", "roles", "type", "aggregate_id",
+           "occurred_at", "operator_id", "data")
 PARTICIPANT_AGGREGATES = {"contribution", "request", "match", "fulfilment"}
 
 
@@ -61,10 +64,7 @@ class HistoryBatch:
             for actor_id, actor_roles in by_actor.items():
                 rows.append((r.territory, actor_id, r.position, r.seq, actor_roles, r.type,
                              r.subject, r.time, r.data.get("operator_id"), payload))
-        cur.executemany(sql.SQL(
-            "INSERT INTO {}.history (territory, actor_id, position, seq, roles, type, aggregate_id,"
-            " occurred_at, operator_id, data) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-            " ON CONFLICT DO NOTHING").format(sql.Identifier(schema)), rows)
+        copy_insert(cur, schema, "history", COLUMNS, rows)
 
 
 def _roles(source: dict[str, Any]) -> list[tuple[str, str]]:
