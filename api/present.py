@@ -46,7 +46,9 @@ def contribution(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dic
                 ("status", row["status"]), ("theme", row["theme"]),
                 ("description", _open(keys, row["contributor_id"], row.get("description_sealed"))),
                 ("motivation", row.get("motivation")), ("paid_time", row.get("paid_time")),
-                ("valid_until", row.get("valid_until")), ("project_ref", row.get("project_ref")))
+                ("valid_until", row.get("valid_until")), ("project_ref", row.get("project_ref")),
+                ("withdrawal_reason", _open(keys, row["contributor_id"],
+                                            row.get("end_reason_sealed"))))
 
 
 def request(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
@@ -59,10 +61,12 @@ def request(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str
                 ("status", row["status"]), ("theme", row["theme"]),
                 ("urgency", row.get("urgency")),
                 ("description", _open(keys, row["beneficiary_id"], row.get("description_sealed"))),
-                ("needed_by", row.get("needed_by")))
+                ("needed_by", row.get("needed_by")),
+                ("withdrawal_reason", _open(keys, row["beneficiary_id"],
+                                            row.get("end_reason_sealed"))))
 
 
-def match(row: Mapping[str, Any], _: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
+def match(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
     open_ = row["status"] not in ("cancelled", "closed")
     return _ids(("id", row["id"]), ("territory", row["territory"]),
                 ("contribution_id", row["contribution_id"]), ("request_id", row["request_id"]),
@@ -71,7 +75,9 @@ def match(row: Mapping[str, Any], _: Mapping[uuid.UUID, bytes]) -> dict[str, Any
                 ("theme", row.get("theme")), ("quantity", row["quantity"]),
                 ("fulfilled", row["fulfilled"]),
                 ("remaining", row["quantity"] - row["fulfilled"] if open_ else 0),
-                ("status", row["status"]))
+                ("status", row["status"]),
+                ("cancel_reason", _open(keys, row["beneficiary_id"],
+                                        row.get("cancel_reason_sealed"))))
 
 
 def fulfilment(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
@@ -82,15 +88,18 @@ def fulfilment(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[
                 ("quantity", row["quantity"]), ("fulfilled_on", row.get("fulfilled_on")),
                 ("note", _open(keys, row["beneficiary_id"], row.get("note_sealed"))),
                 ("reversed", bool(row.get("reversed"))),
-                ("reversal_reason", row.get("reversal_reason")))
+                ("reversal_reason", _open(keys, row["beneficiary_id"],
+                                          row.get("reversal_reason_sealed"))))
 
 
 PRESENTERS = {"actors": actor, "contributions": contribution, "requests": request,
               "matches": match, "fulfilments": fulfilment}
 SUBJECT_OF = {"actors": "id", "contributions": "contributor_id", "requests": "beneficiary_id",
-              "matches": None, "fulfilments": "beneficiary_id"}
-PERSONAL_FIELDS = {"actors": ("display_name", "personal"), "contributions": ("description",),
-                   "requests": ("description",), "matches": (), "fulfilments": ("note",)}
+              "matches": "beneficiary_id", "fulfilments": "beneficiary_id"}
+PERSONAL_FIELDS = {"actors": ("display_name", "personal"),
+                   "contributions": ("description", "withdrawal_reason"),
+                   "requests": ("description", "withdrawal_reason"), "matches": ("cancel_reason",),
+                   "fulfilments": ("note", "reversal_reason")}
 
 
 def present(table: str, row: Mapping[str, Any], key_store: KeyStore) -> dict[str, Any]:

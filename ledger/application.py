@@ -207,7 +207,8 @@ class LedgerApplication(Application[uuid.UUID]):
             match = self.load(Match, match_id, territory)
             contribution = self.load(Contribution, match.contribution_id, territory)
             request = self.load(Request, match.request_id, territory)
-            match.cancel(reason, contribution, request, operator_id=operator_id)
+            sealed = self._seal_for(request.beneficiary_id, reason)
+            match.cancel(sealed, contribution, request, operator_id=operator_id)
             return self._save(match, contribution, request)
         return self._retrying(attempt)
 
@@ -218,7 +219,8 @@ class LedgerApplication(Application[uuid.UUID]):
             match = self.load(Match, fulfilment.match_id, territory)
             contribution = self.load(Contribution, match.contribution_id, territory)
             request = self.load(Request, match.request_id, territory)
-            fulfilment.reverse(reason, match, contribution, request, operator_id=operator_id)
+            sealed = self._seal_for(request.beneficiary_id, reason)
+            fulfilment.reverse(sealed, match, contribution, request, operator_id=operator_id)
             return self._save(fulfilment, match, contribution, request)
         return self._retrying(attempt)
 
@@ -227,7 +229,8 @@ class LedgerApplication(Application[uuid.UUID]):
                               operator_id: str | None = None) -> Written:
         def attempt() -> Written:
             contribution = self.load(Contribution, contribution_id, territory)
-            contribution.withdraw(reason, operator_id=operator_id)
+            sealed = self._seal_for(contribution.contributor_id, reason)
+            contribution.withdraw(sealed, operator_id=operator_id)
             return self._save(contribution)
         return self._retrying(attempt)
 
@@ -235,7 +238,8 @@ class LedgerApplication(Application[uuid.UUID]):
                          operator_id: str | None = None) -> Written:
         def attempt() -> Written:
             request = self.load(Request, request_id, territory)
-            request.withdraw(reason, operator_id=operator_id)
+            sealed = self._seal_for(request.beneficiary_id, reason)
+            request.withdraw(sealed, operator_id=operator_id)
             return self._save(request)
         return self._retrying(attempt)
 

@@ -73,7 +73,7 @@ class Contribution(LedgerAggregate):
         to_reservation: bool
 
     class Withdrawn(QuantitiesChanged):
-        reason: str | None
+        reason_sealed: str | None
         taken_back_quantity: int
 
     class Expired(QuantitiesChanged):
@@ -253,8 +253,8 @@ class Contribution(LedgerAggregate):
             to_reservation=to_reservation,
         )
 
-    def withdraw(self, reason: str | None = None, operator_id: str | None = None) -> None:
-        self._end(self.Withdrawn, "withdrawn", operator_id, reason=reason)
+    def withdraw(self, reason_sealed: str | None = None, operator_id: str | None = None) -> None:
+        self._end(self.Withdrawn, "withdrawn", operator_id, reason_sealed=reason_sealed)
 
     def expire(self, operator_id: str | None = None) -> None:
         self._end(self.Expired, "expired", operator_id)

@@ -33,7 +33,7 @@ class Fulfilment(LedgerAggregate):
         note_sealed: str | None
 
     class Reversed(Event):
-        reason: str
+        reason_sealed: str | None
         to_reservation: bool
         quantity: int
 
@@ -114,7 +114,7 @@ class Fulfilment(LedgerAggregate):
 
     def reverse(
         self,
-        reason: str,
+        reason_sealed: str | None,
         match: Match,
         contribution: Contribution,
         request: Request,
@@ -131,7 +131,11 @@ class Fulfilment(LedgerAggregate):
         request.check_can_reverse_receipt(self.quantity)
         to_reservation = match.is_open
         self.trigger_event(
-            self.Reversed, operator_id=operator_id, reason=reason, to_reservation=to_reservation, quantity=self.quantity
+            self.Reversed,
+            operator_id=operator_id,
+            reason_sealed=reason_sealed,
+            to_reservation=to_reservation,
+            quantity=self.quantity,
         )
         match.reverse_fulfilment(self.id, self.quantity, operator_id)
         contribution.reverse_delivery(self.id, match.id, self.quantity, to_reservation, operator_id)

@@ -56,7 +56,7 @@ class Match(LedgerAggregate):
         to_reservation: bool
 
     class Cancelled(QuantitiesChanged):
-        reason: str | None
+        reason_sealed: str | None
         released_quantity: int
 
     def __init__(
@@ -180,7 +180,7 @@ class Match(LedgerAggregate):
 
     def cancel(
         self,
-        reason: str | None,
+        reason_sealed: str | None,
         contribution: Contribution,
         request: Request,
         operator_id: str | None = None,
@@ -195,7 +195,7 @@ class Match(LedgerAggregate):
             operator_id=operator_id,
             fulfilled=self.fulfilled,
             status="cancelled" if released > 0 else "closed",
-            reason=reason,
+            reason_sealed=reason_sealed,
             released_quantity=released,
         )
         if released > 0:

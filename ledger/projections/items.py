@@ -34,7 +34,7 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "contributions": ("reserved", "delivered", "taken_back", "status"),
     "requests": ("reserved", "received", "taken_back", "status"),
     "matches": ("fulfilled", "status"),
-    "fulfilments": ("reversed", "reversal_reason"),
+    "fulfilments": ("reversed", "reversal_reason_sealed"),
     "actors": ("erased",),
 }
 TABLE_OF = {"territory": "territories", "actor": "actors", "contribution": "contributions",
@@ -46,7 +46,11 @@ def state_after(table: str, record: Record) -> dict[str, Any]:
     data = record.data
     cols = {c: data[c] for c in STATE_COLUMNS.get(table, ()) if c in data}
     if record.name == "fulfilment.reversed":
-        cols.update(reversed=True, reversal_reason=data.get("reason"))
+        cols.update(reversed=True, reversal_reason_sealed=data.get("reason_sealed"))
+    elif record.name in ("contribution.withdrawn", "request.withdrawn"):
+        cols["end_reason_sealed"] = data.get("reason_sealed")
+    elif record.name == "match.cancelled":
+        cols["cancel_reason_sealed"] = data.get("reason_sealed")
     elif record.name == "actor.erased":
         cols["erased"] = True
     return cols

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS {s}.contributions (
     delivered bigint NOT NULL DEFAULT 0, taken_back bigint NOT NULL DEFAULT 0,
     status text NOT NULL, theme text NOT NULL, description_sealed text, motivation text,
     paid_time boolean, valid_until text, project_ref text, operator_id text,
+    end_reason_sealed text,
     created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS contributions_contributor ON {s}.contributions (contributor_id);
 CREATE INDEX IF NOT EXISTS contributions_employer ON {s}.contributions (employer_id);
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS {s}.requests (
     reserved bigint NOT NULL DEFAULT 0, received bigint NOT NULL DEFAULT 0,
     taken_back bigint NOT NULL DEFAULT 0, status text NOT NULL, theme text NOT NULL,
     urgency text, description_sealed text, needed_by text, operator_id text,
+    end_reason_sealed text,
     created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS requests_beneficiary ON {s}.requests (beneficiary_id);
 CREATE TABLE IF NOT EXISTS {s}.matches (
@@ -48,13 +50,14 @@ CREATE TABLE IF NOT EXISTS {s}.matches (
     request_id uuid NOT NULL, contributor_id uuid NOT NULL, beneficiary_id uuid NOT NULL,
     resource_kind text NOT NULL, unit text NOT NULL, theme text, quantity bigint NOT NULL,
     fulfilled bigint NOT NULL DEFAULT 0, status text NOT NULL, operator_id text,
+    cancel_reason_sealed text,
     created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.fulfilments (
     id uuid PRIMARY KEY, territory text NOT NULL, match_id uuid NOT NULL,
     contribution_id uuid NOT NULL, request_id uuid NOT NULL, contributor_id uuid NOT NULL,
     beneficiary_id uuid NOT NULL, employer_id uuid, resource_kind text NOT NULL,
     unit text NOT NULL, theme text, quantity bigint NOT NULL, fulfilled_on text,
-    note_sealed text, reversed boolean NOT NULL DEFAULT false, reversal_reason text,
+    note_sealed text, reversed boolean NOT NULL DEFAULT false, reversal_reason_sealed text,
     operator_id text, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
     position bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.history (

@@ -32,7 +32,10 @@ def _secrets() -> dict[str, str]:
             "phone": f"+39 0383 {int(tag, 16) % 10**6:06d}",
             "request_description": f"Dialisi tre volte a settimana, vive sola {tag}",
             "contribution_description": f"Posso leggere ad alta voce ai vicini {tag}",
-            "note": f"Accompagnata al reparto nefrologia {tag}"}
+            "note": f"Accompagnata al reparto nefrologia {tag}",
+            "reversal_reason": f"Ricoverata in ospedale, visita annullata {tag}",
+            "cancel_reason": f"Trasferita in RSA a Casteggio {tag}",
+            "withdrawal_reason": f"Sfrattata, non ha più la sala {tag}"}
 
 
 def _as_text(value: Any) -> str:
@@ -134,8 +137,24 @@ def test_personal_data_is_sealed_everywhere_and_erasure_shreds_it(
     done = _post(http, f"{base}/matches/{match['id']}/fulfilments",
                  {"quantity": 90, "note": secrets["note"]}, key=f"f-{code}")
     assert done["note"] == secrets["note"]
+    spare = _post(http, f"{base}/matches/{match['id']}/fulfilments", {"quantity": 30})
+    reversal = _post(http, f"{base}/fulfilments/{spare['id']}/reverse",
+                     {"reason": secrets["reversal_reason"]})
+    assert reversal["reversal_reason"] is None or reversal["reversal_reason"] == \
+        secrets["reversal_reason"]
+    second = _post(http, f"{base}/matches", {"contribution_id": offer["id"],
+                                             "request_id": need["id"], "quantity": 10})
+    _post(http, f"{base}/matches/{second['id']}/cancel", {"reason": secrets["cancel_reason"]})
+    last = _post(http, f"{base}/contributions/{given['id']}/withdraw",
+                 {"reason": secrets["withdrawal_reason"]})
+    seen = http.get(f"{base}/fulfilments/{spare['id']}", params={"min_position": last["position"]})
+    assert seen.json()["reversal_reason"] == secrets["reversal_reason"]
+    cancelled = http.get(f"{base}/matches/{second['id']}").json()
+    assert cancelled["cancel_reason"] == secrets["cancel_reason"]
+    withdrawn = http.get(f"{base}/contributions/{given['id']}").json()
+    assert withdrawn["withdrawal_reason"] == secrets["withdrawal_reason"]
 
-    read = http.get(f"{base}/actors/{cid}", params={"min_position": done["position"]})
+    read = http.get(f"{base}/actors/{cid}", params={"min_position": last["position"]})
     assert read.status_code == 200, read.text
     assert read.json()["personal"]["email"] == secrets["email"]
     before = http.get(f"{base}/actors/{cid}/balances").json()
@@ -158,7 +177,9 @@ def test_personal_data_is_sealed_everywhere_and_erasure_shreds_it(
     assert (request_now["quantity"], request_now["reserved"], request_now["received"]) == \
         (300, 150, 90)
     contribution_now = http.get(f"{base}/contributions/{given['id']}").json()
-    assert (contribution_now["description"], contribution_now["pledged"]) == (None, 120)
+    assert (contribution_now["description"], contribution_now["quantity"],
+            contribution_now["pledged"], contribution_now["withdrawal_reason"]) == (None, 120, 0,
+                                                                                    None)
     fulfilment_now = http.get(f"{base}/fulfilments/{done['id']}").json()
     assert (fulfilment_now["note"], fulfilment_now["quantity"]) == (None, 90)
 
@@ -172,8 +193,10 @@ def test_personal_data_is_sealed_everywhere_and_erasure_shreds_it(
     assert len(stored) == 4
     assert all(sealed is None and fingerprint is None for sealed, fingerprint, _ in stored)
 
-    ciphertexts = _ciphertexts(roles.database_url, [cid, given["id"], need["id"], done["id"]])
-    assert len(ciphertexts) == 5  # name, personal, two descriptions, the note
+    ciphertexts = _ciphertexts(roles.database_url, [cid, given["id"], need["id"], done["id"],
+                                                    spare["id"], second["id"]])
+    # name, personal, two descriptions, the note, withdrawal, reversal and cancel reasons
+    assert len(ciphertexts) == 8
     subject = uuid.UUID(cid)
     for sealed in ciphertexts:
         with pytest.raises(SubjectErased):

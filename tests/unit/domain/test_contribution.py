@@ -142,7 +142,7 @@ def test_withdraw_takes_back_what_is_available(make_contribution: MakeContributi
     c.withdraw("moved away", operator_id="op")
     event = c.pending_events[-1]
     assert isinstance(event, Contribution.Withdrawn)
-    assert (event.reason, event.taken_back_quantity, event.taken_back, event.status) == (
+    assert (event.reason_sealed, event.taken_back_quantity, event.taken_back, event.status) == (
         "moved away",
         400,
         400,

@@ -138,7 +138,7 @@ def test_reverse_while_open_goes_back_to_the_reservation(make_match: MakeMatch) 
     fulfilment.reverse("recorded twice", match, contribution, request, operator_id="auditor")
     event = fulfilment.pending_events[-1]
     assert isinstance(event, Fulfilment.Reversed)
-    assert (event.reason, event.to_reservation, event.quantity, event.operator_id) == (
+    assert (event.reason_sealed, event.to_reservation, event.quantity, event.operator_id) == (
         "recorded twice",
         True,
         100,

@@ -110,7 +110,7 @@ def test_cancel_releases_the_unfulfilled_part(make_match: MakeMatch) -> None:
     match.cancel("changed plans", contribution, request, operator_id="op")
     event = match.pending_events[-1]
     assert isinstance(event, Match.Cancelled)
-    assert (event.reason, event.released_quantity, event.fulfilled, event.status) == (
+    assert (event.reason_sealed, event.released_quantity, event.fulfilled, event.status) == (
         "changed plans",
         300,
         0,

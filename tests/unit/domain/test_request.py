@@ -113,7 +113,7 @@ def test_withdraw_takes_back_the_open_quantity(make_request: MakeRequest) -> Non
     r.withdraw("no longer needed", operator_id="op")
     event = r.pending_events[-1]
     assert isinstance(event, Request.Withdrawn)
-    assert (event.reason, event.taken_back_quantity, event.status) == ("no longer needed", 400, "withdrawn")
+    assert (event.reason_sealed, event.taken_back_quantity, event.status) == ("no longer needed", 400, "withdrawn")
     with pytest.raises(ItemNotActiveError):
         r.reserve(uuid4(), 1)
     with pytest.raises(ItemNotActiveError):
