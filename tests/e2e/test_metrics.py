@@ -1,0 +1,33 @@
+"""/metrics exposes the event-store head and the relay and projection lags for Prometheus."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.stack import territory_code
+
+
+def _samples(http: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    answer = http.get("/metrics")
+    assert answer.status_code == 200
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(answer.text) for s in family.samples}
+
+
+def test_metrics_report_head_and_lags(http: httpx.Client) -> None:
+    created = http.post("/v1/territories", json={"code": territory_code(), "name": "Mantova"})
+    position = created.json()["position"]
+    deadline = time.monotonic() + 30
+    while True:
+        samples = _samples(http)
+        lags = [samples[("ledger_projection_lag_records", (("projection", name),))]
+                for name in ("items", "history", "audit")]
+        if samples[("ledger_relay_lag_events", ())] == 0 and lags == [0, 0, 0]:
+            break
+        assert time.monotonic() < deadline, samples
+        time.sleep(0.2)
+    assert samples[("ledger_event_store_head", ())] >= position
+    assert samples[("ledger_relay_position", ())] >= position
