@@ -28,6 +28,7 @@ from ledger.privacy import KeyStore, seal
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
+EXPIRY_OPERATOR = "system:expiry"
 
 
 class NotFound(Exception):
@@ -241,6 +242,17 @@ class LedgerApplication(Application[uuid.UUID]):
             sealed = self._seal_for(request.beneficiary_id, reason)
             request.withdraw(sealed, operator_id=operator_id)
             return self._save(request)
+        return self._retrying(attempt)
+
+    def expire(self, kind: str, territory: str, item_id: uuid.UUID,
+               operator_id: str | None = EXPIRY_OPERATOR) -> Written:
+        """End an offer past its valid_until or a need past its needed_by."""
+        cls: type[Contribution] | type[Request] = Contribution if kind == "contribution" else Request
+
+        def attempt() -> Written:
+            item = self.load(cls, item_id, territory)
+            item.expire(operator_id=operator_id)
+            return self._save(item)
         return self._retrying(attempt)
 
     def _existing_or(self, cls: type[A], ident: uuid.UUID, territory: str,

@@ -126,6 +126,26 @@ def project() -> None:
 
 
 @app.command()
+def expire() -> None:
+    """Expire offers and needs whose date has passed (a role started by `ledger up`)."""
+    import threading
+
+    from ledger import expiry
+    from ledger.runtime import on_stop, watch_parent
+
+    _logging()
+    watch_parent()
+    settings = get_settings()
+    container = _container(settings)
+    stopping = threading.Event()
+    on_stop(stopping.set)
+    try:
+        expiry.run(container.app, container.reads, stopping, settings.expiry_interval_seconds)
+    finally:
+        container.close()
+
+
+@app.command()
 def api() -> None:
     """Serve the HTTP API (a role started by `ledger up`)."""
     import uvicorn

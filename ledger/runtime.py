@@ -15,7 +15,7 @@ from pathlib import Path
 from ledger.settings import Settings
 
 log = logging.getLogger(__name__)
-ROLES = ("relay", "project", "api")
+ROLES = ("relay", "project", "expire", "api")
 
 
 def watch_parent() -> None:

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     consumer_group: str = "ledger-projections"
     projection_batch_size: int = Field(default=2000, ge=1)
     read_wait_seconds: float = 5.0
+    expiry_interval_seconds: float = Field(default=60.0, gt=0)
 
     @property
     def is_production(self) -> bool:

@@ -57,6 +57,16 @@ class Reads:
             " WHERE tp.territory = %(t)s", {"t": territory})
         return int(row["p"]) if row else 0
 
+    def due_items(self, today: str, limit: int = 500) -> list[Row]:
+        """Active contributions past valid_until and open requests past needed_by."""
+        return self._all(
+            "(SELECT 'contribution' AS kind, territory, id FROM {s}.contributions"
+            "  WHERE valid_until < %(d)s AND status NOT IN ('withdrawn', 'expired') LIMIT %(l)s)"
+            " UNION ALL "
+            "(SELECT 'request', territory, id FROM {s}.requests"
+            "  WHERE needed_by < %(d)s AND status NOT IN ('withdrawn', 'expired', 'met')"
+            "  LIMIT %(l)s)", {"d": today, "l": limit})
+
     def territory(self, code: str) -> Row | None:
         return self._one("SELECT * FROM {s}.territories WHERE code = %(t)s", {"t": code})
 

@@ -52,7 +52,9 @@ class Roles:
             "LEDGER_PROJECTION_BATCH_SIZE": str(self.settings.projection_batch_size),
             "LEDGER_RELAY_TRANSACTIONAL_ID": f"relay-{self.settings.topic}",
             "LEDGER_CONSUMER_GROUP": f"proj-{self.settings.topic}",
-            "LEDGER_DEV_ADMIN_TOKEN": ""}
+            "LEDGER_DEV_ADMIN_TOKEN": "",
+            # Tests drive expiry themselves (tests/integration/test_expiry.py).
+            "LEDGER_EXPIRY_INTERVAL_SECONDS": "3600"}
 
     def start(self, role: str) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -77,7 +79,7 @@ class Roles:
             proc.wait()
 
     def start_all(self) -> None:
-        for role in ("relay", "project", "api"):
+        for role in ("relay", "project", "expire", "api"):
             self.start(role)
         self.wait_ready()
 
