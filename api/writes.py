@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.problems import TYPE_BASE, Problem
-from ledger.idempotency import IdempotencyStore
+from ledger.idempotency import CURRENT_CLAIM, IdempotencyStore
 from ledger.privacy import KeyStore, SubjectErased, seal, unseal
 
 ID_NAMESPACE = uuid.UUID("0b7d3c55-2f4e-4a53-9f38-6a4d4f1e2b90")
@@ -38,8 +38,10 @@ class Writes:
         self.keys = keys
         self.key = key
 
-    def run(self, scope: str, body: BaseModel | None,
-            command: Callable[[uuid.UUID], Outcome]) -> JSONResponse:
+    def run(self, scope: str, body: BaseModel | None, command: Callable[[uuid.UUID], Outcome],
+            recover: Callable[[uuid.UUID, int], Outcome] | None = None) -> JSONResponse:
+        """Run command once per Idempotency-Key. recover(resource id, position) presents the
+        result of a command that committed but whose response was never stored (a crash)."""
         if self.key is None:
             return self._execute(command(uuid.uuid4()))
         if not 1 <= len(self.key) <= 255:
@@ -57,16 +59,26 @@ class Writes:
                               TYPE_BASE + "idempotency-key-reused")
             if earlier.completed:
                 return self._replay(earlier)
+            if earlier.committed_id is not None and recover is not None:
+                return self._complete(scope, recover(earlier.committed_id,
+                                                     earlier.committed_position or 0))
             if not (earlier.stale and self.store.take_over(scope, self.key)):
                 raise Problem(409, "Request in progress",
                               "a request with this Idempotency-Key is still being processed",
                               TYPE_BASE + "idempotency-in-progress", {"Retry-After": "1"})
         new_id = uuid.uuid5(ID_NAMESPACE, f"{scope}|{self.key}")
+        token = CURRENT_CLAIM.set((scope, self.key))
         try:
             outcome = command(new_id)
         except BaseException:
             self.store.release(scope, self.key)
             raise
+        finally:
+            CURRENT_CLAIM.reset(token)
+        return self._complete(scope, outcome)
+
+    def _complete(self, scope: str, outcome: Outcome) -> JSONResponse:
+        assert self.key is not None
         full = outcome.body | {"position": outcome.position}
         redacted = {k: (None if k in outcome.personal_fields else v) for k, v in full.items()}
         sealed = None

@@ -23,6 +23,7 @@ from ledger.domain import (
     Request,
     Territory,
 )
+from ledger.idempotency import CURRENT_CLAIM
 from ledger.privacy import KeyStore, seal
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -78,7 +79,9 @@ class LedgerApplication(Application[uuid.UUID]):
         return self.load(Territory, Territory.id_for(code), code)
 
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate) -> Written:
-        recordings = self.save(primary, *others)
+        claim = CURRENT_CLAIM.get()
+        extra = {"idempotency": (*claim, primary.id)} if claim else {}
+        recordings = self.save(primary, *others, **extra)
         position = max(r.notification.id for r in recordings)
         return Written(primary.id, position, primary)
 

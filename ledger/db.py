@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     body_redacted jsonb,
     created_at timestamptz NOT NULL DEFAULT now(),
     completed_at timestamptz,
+    committed_id uuid,
+    committed_position bigint,
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_subject ON idempotency (subject_id);

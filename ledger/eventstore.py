@@ -2,7 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow
+
+
+class LedgerRecorder(PostgresApplicationRecorder):
+    """Marks the Idempotency-Key of the command as committed in the same transaction as its
+    events, so a retry after a crash knows the command took effect and where."""
+
+    def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow],
+                                       stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        claim = kwargs.get("idempotency")
+        if claim and ids:
+            scope, key, resource_id = claim
+            curs.execute("UPDATE idempotency SET committed_id = %s, committed_position = %s "
+                         "WHERE scope = %s AND key = %s", (resource_id, max(ids), scope, key))
+        return ids
 
 
 def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
@@ -19,6 +42,7 @@ def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": "10",
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y",
+        "APPLICATION_RECORDER_TOPIC": "ledger.eventstore:LedgerRecorder",
     }
 
 

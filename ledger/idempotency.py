@@ -7,6 +7,7 @@ scrubs them (see KeyStore.destroy), so no readable personal data survives here.
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,11 @@ from psycopg.types.json import Jsonb
 from ledger.db import Database
 
 STALE_AFTER = timedelta(seconds=30)
+
+# The (scope, key) of the Idempotency-Key the current command runs under, if any: the write
+# service hands it to the event store, which marks it committed with the events.
+CURRENT_CLAIM: ContextVar[tuple[str, str] | None] = ContextVar("idempotency_claim",
+                                                               default=None)
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,8 @@ class Stored:
     subject_id: uuid.UUID | None
     body_sealed: str | None
     body_redacted: dict[str, Any] | None
+    committed_id: uuid.UUID | None
+    committed_position: int | None
 
 
 class IdempotencyStore:
@@ -44,19 +52,22 @@ class IdempotencyStore:
             row = conn.execute(
                 "SELECT fingerprint, completed_at IS NOT NULL AS completed, "
                 "created_at < now() - %s AS stale, status_code, subject_id, body_sealed, "
-                "body_redacted FROM idempotency WHERE scope = %s AND key = %s",
+                "body_redacted, committed_id, committed_position FROM idempotency "
+                "WHERE scope = %s AND key = %s",
                 (STALE_AFTER, scope, key)).fetchone()
         if row is None:  # released meanwhile: try again
             return self.claim(scope, key, fingerprint)
         return Stored(row["fingerprint"], row["completed"], row["stale"], row["status_code"],
-                      row["subject_id"], row["body_sealed"], row["body_redacted"])
+                      row["subject_id"], row["body_sealed"], row["body_redacted"],
+                      row["committed_id"], row["committed_position"])
 
     def take_over(self, scope: str, key: str) -> bool:
         """Take over a claim whose owner died before completing it."""
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "UPDATE idempotency SET created_at = now() WHERE scope = %s AND key = %s "
-                "AND completed_at IS NULL AND created_at < now() - %s", (scope, key, STALE_AFTER))
+                "AND completed_at IS NULL AND committed_id IS NULL AND created_at < now() - %s",
+                (scope, key, STALE_AFTER))
             return cur.rowcount == 1
 
     def complete(self, scope: str, key: str, status_code: int, subject_id: uuid.UUID | None,
@@ -70,4 +81,4 @@ class IdempotencyStore:
     def release(self, scope: str, key: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM idempotency WHERE scope = %s AND key = %s "
-                         "AND completed_at IS NULL", (scope, key))
+                         "AND completed_at IS NULL AND committed_id IS NULL", (scope, key))

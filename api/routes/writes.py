@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -24,6 +25,8 @@ from api.schemas import (
 )
 from api.writes import Outcome
 from ledger.application import Written
+from ledger.container import Container
+from ledger.domain import LedgerAggregate
 from ledger.privacy import KeyStore
 
 router = APIRouter(prefix="/v1")
@@ -37,13 +40,23 @@ def _outcome(table: str, written: Written, keys: KeyStore) -> Outcome:
     return Outcome(body, written.position, subject, present.PERSONAL_FIELDS[table])
 
 
+def _recover(c: Container, table: str) -> Callable[[uuid.UUID, int], Outcome]:
+    """Present what a command recorded before the API crashed, from the event store."""
+    def recover(resource_id: uuid.UUID, position: int) -> Outcome:
+        aggregate: LedgerAggregate = c.app.repository.get(resource_id)
+        return _outcome(table, Written(resource_id, position, aggregate), c.keys)
+    return recover
+
+
 @router.post("/territories", status_code=201)
 def create_territory(body: TerritoryCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
     def run(_: uuid.UUID) -> Outcome:
         written = c.app.register_territory(body.code, body.name, body.operator_id)
         return Outcome({"id": str(written.id), "code": body.code, "name": body.name},
                        written.position)
-    return w.run("POST /territories", body, run)
+    def recover(territory_id: uuid.UUID, position: int) -> Outcome:
+        return Outcome({"id": str(territory_id), "code": body.code, "name": body.name}, position)
+    return w.run("POST /territories", body, run, recover)
 
 
 @router.post("/territories/{t}/themes", status_code=201)
@@ -52,7 +65,10 @@ def create_theme(t: str, body: ThemeCreate, c: ContainerDep, w: WritesDep) -> JS
         written = c.app.define_theme(t, body.code, body.label, body.operator_id)
         return Outcome({"id": body.code, "code": body.code, "label": body.label,
                         "source": "territory"}, written.position)
-    return w.run(f"POST /territories/{t}/themes", body, run)
+    def recover(_: uuid.UUID, position: int) -> Outcome:
+        return Outcome({"id": body.code, "code": body.code, "label": body.label,
+                        "source": "territory"}, position)
+    return w.run(f"POST /territories/{t}/themes", body, run, recover)
 
 
 @router.post("/territories/{t}/actors", status_code=201)
@@ -62,7 +78,7 @@ def create_actor(t: str, body: ActorCreate, c: ContainerDep, w: WritesDep) -> JS
         written = c.app.register_actor(new_id, t, body.kind, body.display_name, personal or None,
                                        body.runts_id, body.employer_id, body.operator_id)
         return _outcome("actors", written, c.keys)
-    return w.run(f"POST /territories/{t}/actors", body, run)
+    return w.run(f"POST /territories/{t}/actors", body, run, _recover(c, "actors"))
 
 
 @router.post("/territories/{t}/actors/{actor_id}/erase", status_code=201)
@@ -71,7 +87,7 @@ def erase_actor(t: str, actor_id: uuid.UUID, c: ContainerDep, w: WritesDep,
     def run(_: uuid.UUID) -> Outcome:
         written = c.app.erase_actor(t, actor_id, body.operator_id if body else None)
         return _outcome("actors", written, c.keys)
-    return w.run(f"POST /territories/{t}/actors/{actor_id}/erase", body, run)
+    return w.run(f"POST /territories/{t}/actors/{actor_id}/erase", body, run, _recover(c, "actors"))
 
 
 @router.post("/territories/{t}/contributions", status_code=201)
@@ -84,7 +100,7 @@ def pledge(t: str, body: ContributionCreate, c: ContainerDep, w: WritesDep) -> J
             valid_until=body.valid_until, project_ref=body.project_ref,
             operator_id=body.operator_id)
         return _outcome("contributions", written, c.keys)
-    return w.run(f"POST /territories/{t}/contributions", body, run)
+    return w.run(f"POST /territories/{t}/contributions", body, run, _recover(c, "contributions"))
 
 
 @router.post("/territories/{t}/requests", status_code=201)
@@ -95,7 +111,7 @@ def post_request(t: str, body: RequestCreate, c: ContainerDep, w: WritesDep) -> 
             body.theme, urgency=body.urgency, description=body.description,
             needed_by=body.needed_by, operator_id=body.operator_id)
         return _outcome("requests", written, c.keys)
-    return w.run(f"POST /territories/{t}/requests", body, run)
+    return w.run(f"POST /territories/{t}/requests", body, run, _recover(c, "requests"))
 
 
 @router.post("/territories/{t}/matches", status_code=201)
@@ -104,7 +120,7 @@ def create_match(t: str, body: MatchCreate, c: ContainerDep, w: WritesDep) -> JS
         written = c.app.match(new_id, t, body.contribution_id, body.request_id, body.quantity,
                               body.operator_id)
         return _outcome("matches", written, c.keys)
-    return w.run(f"POST /territories/{t}/matches", body, run)
+    return w.run(f"POST /territories/{t}/matches", body, run, _recover(c, "matches"))
 
 
 @router.post("/territories/{t}/matches/{match_id}/fulfilments", status_code=201)
@@ -114,7 +130,7 @@ def fulfil(t: str, match_id: uuid.UUID, body: FulfilmentCreate, c: ContainerDep,
         written = c.app.fulfil(new_id, t, match_id, body.quantity, body.fulfilled_on, body.note,
                                body.operator_id)
         return _outcome("fulfilments", written, c.keys)
-    return w.run(f"POST /territories/{t}/matches/{match_id}/fulfilments", body, run)
+    return w.run(f"POST /territories/{t}/matches/{match_id}/fulfilments", body, run, _recover(c, "fulfilments"))
 
 
 @router.post("/territories/{t}/matches/{match_id}/cancel", status_code=201)
@@ -124,7 +140,7 @@ def cancel_match(t: str, match_id: uuid.UUID, c: ContainerDep, w: WritesDep,
         body_ = body or Cancel()
         written = c.app.cancel_match(t, match_id, body_.reason, body_.operator_id)
         return _outcome("matches", written, c.keys)
-    return w.run(f"POST /territories/{t}/matches/{match_id}/cancel", body, run)
+    return w.run(f"POST /territories/{t}/matches/{match_id}/cancel", body, run, _recover(c, "matches"))
 
 
 @router.post("/territories/{t}/fulfilments/{fulfilment_id}/reverse", status_code=201)
@@ -133,7 +149,7 @@ def reverse(t: str, fulfilment_id: uuid.UUID, body: Reverse, c: ContainerDep,
     def run(_: uuid.UUID) -> Outcome:
         written = c.app.reverse_fulfilment(t, fulfilment_id, body.reason, body.operator_id)
         return _outcome("fulfilments", written, c.keys)
-    return w.run(f"POST /territories/{t}/fulfilments/{fulfilment_id}/reverse", body, run)
+    return w.run(f"POST /territories/{t}/fulfilments/{fulfilment_id}/reverse", body, run, _recover(c, "fulfilments"))
 
 
 @router.post("/territories/{t}/contributions/{item_id}/withdraw", status_code=201)
@@ -143,7 +159,7 @@ def withdraw_contribution(t: str, item_id: uuid.UUID, c: ContainerDep, w: Writes
         body_ = body or Withdraw()
         written = c.app.withdraw_contribution(t, item_id, body_.reason, body_.operator_id)
         return _outcome("contributions", written, c.keys)
-    return w.run(f"POST /territories/{t}/contributions/{item_id}/withdraw", body, run)
+    return w.run(f"POST /territories/{t}/contributions/{item_id}/withdraw", body, run, _recover(c, "contributions"))
 
 
 @router.post("/territories/{t}/requests/{item_id}/withdraw", status_code=201)
@@ -153,4 +169,4 @@ def withdraw_request(t: str, item_id: uuid.UUID, c: ContainerDep, w: WritesDep,
         body_ = body or Withdraw()
         written = c.app.withdraw_request(t, item_id, body_.reason, body_.operator_id)
         return _outcome("requests", written, c.keys)
-    return w.run(f"POST /territories/{t}/requests/{item_id}/withdraw", body, run)
+    return w.run(f"POST /territories/{t}/requests/{item_id}/withdraw", body, run, _recover(c, "requests"))
