@@ -9,7 +9,7 @@ from bench.baselines import Rate
 from bench.profiling import Profiler
 from consumers.projector import Projector
 from consumers.relay import Relay
-from ledger.application import LedgerApplication
+from ledger.container import open_application
 from ledger.db import Database
 from ledger.eventstore import eventstore_env
 from ledger.projections import store
@@ -19,7 +19,7 @@ def run_relay(url: str, bootstrap: str, topic: str, batch_size: int, head: int,
               profiler: Profiler) -> Rate:
     db = Database(url, max_size=2)
     db.create_side_tables()
-    store_app = LedgerApplication(eventstore_env(url, pool_size=2))
+    store_app = open_application(db, eventstore_env(url, pool_size=2))
     relay = Relay(recorder=store_app.recorder, decode=store_app.mapper.transcoder.decode,
                   db=db, bootstrap=bootstrap, topic=topic,
                   transactional_id=f"bench-relay-{topic}", batch_size=batch_size)

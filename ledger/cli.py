@@ -79,7 +79,7 @@ def up() -> None:
 def relay() -> None:
     """Publish stored events to Kafka (a role started by `ledger up`)."""
     from consumers.relay import Relay
-    from ledger.application import LedgerApplication
+    from ledger.container import open_application
     from ledger.db import Database
     from ledger.eventstore import eventstore_env
     from ledger.runtime import on_stop, watch_parent
@@ -90,7 +90,7 @@ def relay() -> None:
     database_url, bootstrap = _attached(settings)
     db = Database(database_url, max_size=2)
     db.create_side_tables()
-    store_app = LedgerApplication(eventstore_env(database_url, pool_size=2))
+    store_app = open_application(db, eventstore_env(database_url, pool_size=2))
     worker = Relay(recorder=store_app.recorder, decode=store_app.mapper.transcoder.decode,
                    db=db, bootstrap=bootstrap, topic=settings.topic,
                    transactional_id=settings.relay_transactional_id,

@@ -13,6 +13,18 @@ from ledger.projections.queries import Reads
 from ledger.settings import Settings
 
 
+def open_application(db: Database, env: dict[str, str],
+                     keys: KeyStore | None = None) -> LedgerApplication:
+    """eventsourcing creates its tables and functions on construction; processes starting
+    together must take turns, or PostgreSQL reports "tuple concurrently updated"."""
+    with db.pool.connection() as conn:
+        conn.execute("SELECT pg_advisory_lock(7200)")
+        try:
+            return LedgerApplication(env, keys)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(7200)")
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -29,7 +41,7 @@ class Container:
         db.create_side_tables()
         store.setup(db)
         keys = KeyStore(db)
-        app = LedgerApplication(eventstore_env(database_url), keys)
+        app = open_application(db, eventstore_env(database_url), keys)
         return cls(settings, database_url, kafka_bootstrap, db, keys, app, Reads(db))
 
     def close(self) -> None:
