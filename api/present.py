@@ -109,6 +109,15 @@ def present(table: str, row: Mapping[str, Any], key_store: KeyStore) -> dict[str
     return PRESENTERS[table](row, keys)
 
 
+def present_many(table: str, rows: list[Mapping[str, Any]],
+                 key_store: KeyStore) -> list[dict[str, Any]]:
+    """Present a page of rows, fetching the keys of all their data subjects at once."""
+    subject_field = SUBJECT_OF[table]
+    subjects = {row[subject_field] for row in rows if subject_field and row.get(subject_field)}
+    keys = key_store.get_many(subjects)
+    return [PRESENTERS[table](row, keys) for row in rows]
+
+
 def aggregate_row(aggregate: Any) -> dict[str, Any]:
     """An aggregate's attributes under the projection's column names."""
     row = {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}

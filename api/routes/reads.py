@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import StringConstraints
 
 from api import present
 from api.deps import ContainerDep, Fresh
@@ -86,6 +87,51 @@ def history(t: str, actor_id: uuid.UUID, c: ContainerDep, after: str | None = No
               "aggregate_id": str(r["aggregate_id"]), "occurred_at": r["occurred_at"].isoformat(),
               "operator_id": r["operator_id"], "data": r["data"]} for r in rows]
     return _page(items, limit, "position")
+
+
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
+Many = Annotated[list[Code] | None, Query(max_length=20)]
+
+
+def _listing(c: Any, table: str, t: str, filters: dict[str, Any], after: str | None,
+             limit: int) -> dict[str, Any]:
+    _territory(c, t)
+    rows = c.reads.listing(table, t, filters, _cursor(after), limit)
+    items = present.present_many(table, rows, c.keys)
+    nxt = str(rows[-1]["created_position"]) if len(rows) == limit else None
+    return {"items": items, "next": nxt}
+
+
+@router.get("/territories/{t}/contributions")
+def list_contributions(t: str, c: ContainerDep, status: Many = None, theme: Many = None,
+                       resource_kind: Many = None, unit: Many = None,
+                       contributor_id: uuid.UUID | None = None, employer_id: uuid.UUID | None = None,
+                       after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+    """Offers in the order they were pledged; e.g. `status=pledged&status=partly_allocated`
+    lists what can still be matched."""
+    return _listing(c, "contributions", t, {
+        "status": status, "theme": theme, "resource_kind": resource_kind, "unit": unit,
+        "contributor_id": contributor_id, "employer_id": employer_id}, after, limit)
+
+
+@router.get("/territories/{t}/requests")
+def list_requests(t: str, c: ContainerDep, status: Many = None, theme: Many = None,
+                  resource_kind: Many = None, unit: Many = None, urgency: Many = None,
+                  beneficiary_id: uuid.UUID | None = None, after: str | None = None,
+                  limit: Limit = 100) -> dict[str, Any]:
+    """Needs in the order they were posted; e.g. `status=open&status=partly_matched` lists
+    what still waits for help."""
+    return _listing(c, "requests", t, {
+        "status": status, "theme": theme, "resource_kind": resource_kind, "unit": unit,
+        "urgency": urgency, "beneficiary_id": beneficiary_id}, after, limit)
+
+
+@router.get("/territories/{t}/matches")
+def list_matches(t: str, c: ContainerDep, status: Many = None,
+                 contribution_id: uuid.UUID | None = None, request_id: uuid.UUID | None = None,
+                 after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+    return _listing(c, "matches", t, {"status": status, "contribution_id": contribution_id,
+                                      "request_id": request_id}, after, limit)
 
 
 @router.get("/territories/{t}/contributions/{item_id}")

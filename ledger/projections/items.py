@@ -39,6 +39,7 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 TABLE_OF = {"territory": "territories", "actor": "actors", "contribution": "contributions",
             "request": "requests", "match": "matches", "fulfilment": "fulfilments"}
+LISTED = {"contributions", "requests", "matches"}
 TIMESTAMPED = {"contributions", "requests", "matches", "fulfilments"}
 
 
@@ -82,6 +83,8 @@ class ItemBatch:
                 row["territory"] = record.territory
             row["id"] = record.subject
             row["position"] = record.position
+            if table in LISTED:
+                row["created_position"] = record.position
             self.inserts[key] = row
             return
         change = state_after(table, record)

@@ -57,6 +57,21 @@ class Reads:
             " WHERE tp.territory = %(t)s", {"t": territory})
         return int(row["p"]) if row else 0
 
+    def listing(self, table: str, territory: str, filters: dict[str, Any], after: int,
+                limit: int) -> list[Row]:
+        """A page of contributions, requests or matches in the order they were created;
+        filter values are lists (any of) or single values."""
+        assert table in {"contributions", "requests", "matches"}
+        where, params = ["territory = %(t)s", "created_position > %(after)s"], {
+            "t": territory, "after": after, "l": limit}
+        for name, value in filters.items():
+            if value is None or value == []:
+                continue
+            where.append(f"{name} = ANY(%({name})s)")
+            params[name] = value if isinstance(value, list) else [value]
+        return self._all(f"SELECT * FROM {{s}}.{table} WHERE {' AND '.join(where)}"
+                         " ORDER BY created_position LIMIT %(l)s", params)
+
     def due_items(self, today: str, limit: int = 500) -> list[Row]:
         """Active contributions past valid_until and open requests past needed_by."""
         return self._all(

@@ -33,8 +33,10 @@ CREATE TABLE IF NOT EXISTS {s}.contributions (
     status text NOT NULL, theme text NOT NULL, description_sealed text, motivation text,
     paid_time boolean, valid_until text, project_ref text, operator_id text,
     end_reason_sealed text,
-    created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL);
+    created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL,
+    created_position bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS contributions_contributor ON {s}.contributions (contributor_id);
+CREATE INDEX IF NOT EXISTS contributions_listing ON {s}.contributions (territory, created_position);
 CREATE INDEX IF NOT EXISTS contributions_employer ON {s}.contributions (employer_id);
 CREATE TABLE IF NOT EXISTS {s}.requests (
     id uuid PRIMARY KEY, territory text NOT NULL, beneficiary_id uuid NOT NULL,
@@ -43,15 +45,18 @@ CREATE TABLE IF NOT EXISTS {s}.requests (
     taken_back bigint NOT NULL DEFAULT 0, status text NOT NULL, theme text NOT NULL,
     urgency text, description_sealed text, needed_by text, operator_id text,
     end_reason_sealed text,
-    created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL);
+    created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL,
+    created_position bigint NOT NULL);
 CREATE INDEX IF NOT EXISTS requests_beneficiary ON {s}.requests (beneficiary_id);
+CREATE INDEX IF NOT EXISTS requests_listing ON {s}.requests (territory, created_position);
 CREATE TABLE IF NOT EXISTS {s}.matches (
     id uuid PRIMARY KEY, territory text NOT NULL, contribution_id uuid NOT NULL,
     request_id uuid NOT NULL, contributor_id uuid NOT NULL, beneficiary_id uuid NOT NULL,
     resource_kind text NOT NULL, unit text NOT NULL, theme text, quantity bigint NOT NULL,
     fulfilled bigint NOT NULL DEFAULT 0, status text NOT NULL, operator_id text,
     cancel_reason_sealed text,
-    created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL);
+    created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, position bigint NOT NULL,
+    created_position bigint NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.fulfilments (
     id uuid PRIMARY KEY, territory text NOT NULL, match_id uuid NOT NULL,
     contribution_id uuid NOT NULL, request_id uuid NOT NULL, contributor_id uuid NOT NULL,
