@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -86,7 +86,8 @@ def read_records(bootstrap: str, topic: str) -> list[tuple[bytes, bytes]]:
 
 
 def raw_consume(bootstrap: str, topic: str, max_records: int) -> Rate:
-    """read_committed, assign, poll to the end offsets; json.loads every value."""
+    """read_committed, assign, poll to the end offsets; parse every value as the projector
+    does (orjson)."""
     consumer, parts = _consumer(bootstrap, topic, max_records)
     try:
         ends = consumer.end_offsets(parts)
@@ -95,7 +96,7 @@ def raw_consume(bootstrap: str, topic: str, max_records: int) -> Rate:
         while any(consumer.position(tp) < ends[tp] for tp in parts):
             for messages in consumer.poll(timeout_ms=500, max_records=max_records).values():
                 for m in messages:
-                    json.loads(m.value)
+                    orjson.loads(m.value)
                 count += len(messages)
         return Rate(count, time.perf_counter() - started)
     finally:

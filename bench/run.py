@@ -130,7 +130,7 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
         f"{produce.seconds:.1f}s, {produce.per_s:,.0f} records/s")
 
     consume = baselines.raw_consume(bootstrap, topic, proj_batch)
-    say(f"raw consume (read_committed, json.loads each value): {consume.count} records in "
+    say(f"raw consume (read_committed, orjson.loads each value): {consume.count} records in "
         f"{consume.seconds:.1f}s, {consume.per_s:,.0f} records/s")
 
     projection, schema, counts = run_projector(url, bootstrap, topic, proj_batch, profiler)

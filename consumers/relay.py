@@ -9,13 +9,13 @@ disagree: records are a pure function of the event store, so a rebuild is bit-fo
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from kafka import KafkaProducer
 
 from consumers.topic import last_values, partition_for
@@ -111,7 +111,7 @@ class Relay:
             chain.links[territory] = ChainLink(value["seq"], value["hash"])
             chain.dirty.add(territory)
             chain.position = n.id
-            out.append((territory, json.dumps(value, separators=(",", ":")).encode()))
+            out.append((territory, orjson.dumps(value)))
         return out
 
     def publish_once(self) -> int:

@@ -202,20 +202,3 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
                 "retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"})])
     finally:
         admin.close()
-
-
-def java_processes_under(path: Path) -> list[int]:
-    """Pids of java processes whose command line mentions path (used by tests for leaks)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if "kafka.Kafka" in cmdline and str(path) in cmdline:
-            pids.append(int(entry.name))
-    return pids
-
-

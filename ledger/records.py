@@ -9,7 +9,6 @@ state, so a restarted relay or a rebuilt topic reproduces every record bit for b
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import rfc8785
 
 GENESIS_HASH = "0" * 64
@@ -58,14 +58,13 @@ def canonical_json(value: Any) -> bytes:
     """RFC 8785 (JCS) bytes of value.
 
     For the values a ledger record holds (ASCII keys; strings, safe integers, booleans, null,
-    lists and objects) the standard library's sorted, compact, non-ASCII-preserving output is
-    byte-for-byte JCS and about five times faster than the pure-Python rfc8785 package;
+    lists and objects) orjson's sorted, compact, non-ASCII-preserving output is byte-for-byte
+    JCS and tens of times faster than the pure-Python rfc8785 package;
     anything else (floats, huge integers, non-ASCII keys) goes through rfc8785 itself.
     tests/unit/test_canonical_json.py checks the equivalence property-based.
     """
     if _plain(value):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode()
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     return rfc8785.dumps(value)
 
 

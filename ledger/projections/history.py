@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
+import orjson
 from psycopg import Cursor, sql
 
 from ledger.projections.bulk import copy_insert
@@ -57,7 +57,7 @@ class HistoryBatch:
         for r in self.records:
             roles = ([(r.subject, "self")] if r.aggregate == "actor"
                      else self.known.get(r.subject, []))
-            payload = json.dumps(public_data(r.data))
+            payload = orjson.dumps(public_data(r.data)).decode()
             by_actor: dict[str, list[str]] = {}
             for actor_id, role in roles:
                 by_actor.setdefault(actor_id, []).append(role)

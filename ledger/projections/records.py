@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
+
+import orjson
 
 
 @dataclass(eq=False)
@@ -22,8 +23,8 @@ class Record:
     def parse(cls, partition: int, offset: int, raw: bytes) -> Record:
         """A record that is not a ledger event parses to an empty value (valid is False)."""
         try:
-            value = json.loads(raw)
-        except ValueError:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             value = {}
         return cls(partition, offset, raw, value if isinstance(value, dict) else {})
 
