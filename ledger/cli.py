@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
@@ -39,6 +40,33 @@ def _container(settings: Settings):  # type: ignore[no-untyped-def]
     from ledger.container import Container
 
     return Container.build(settings, *_attached(settings))
+
+
+class _Worker(Protocol):
+    stopping: threading.Event
+
+    def run(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _start_role() -> tuple[Settings, str, str]:
+    """Common start of a role: logging, exit with the supervisor, the services to attach to."""
+    from ledger.runtime import watch_parent
+
+    _logging()
+    watch_parent()
+    settings = get_settings()
+    return (settings, *_attached(settings))
+
+
+def _serve(worker: _Worker) -> None:
+    from ledger.runtime import on_stop
+
+    on_stop(worker.stopping.set)
+    try:
+        worker.run()
+    finally:
+        worker.close()
 
 
 @app.command()
@@ -82,12 +110,8 @@ def relay() -> None:
     from ledger.container import open_application
     from ledger.db import Database
     from ledger.eventstore import eventstore_env
-    from ledger.runtime import on_stop, watch_parent
 
-    _logging()
-    watch_parent()
-    settings = get_settings()
-    database_url, bootstrap = _attached(settings)
+    settings, database_url, bootstrap = _start_role()
     db = Database(database_url, max_size=2)
     db.create_side_tables()
     store_app = open_application(db, eventstore_env(database_url, pool_size=2))
@@ -95,11 +119,7 @@ def relay() -> None:
                    db=db, bootstrap=bootstrap, topic=settings.topic,
                    transactional_id=settings.relay_transactional_id,
                    batch_size=settings.relay_batch_size)
-    on_stop(worker.stopping.set)
-    try:
-        worker.run()
-    finally:
-        worker.close()
+    _serve(worker)
 
 
 @app.command()
@@ -108,28 +128,18 @@ def project() -> None:
     from consumers.projector import Projector
     from ledger.db import Database
     from ledger.projections import store
-    from ledger.runtime import on_stop, watch_parent
 
-    _logging()
-    watch_parent()
-    settings = get_settings()
-    database_url, bootstrap = _attached(settings)
+    settings, database_url, bootstrap = _start_role()
     db = Database(database_url, max_size=2)
     store.setup(db)
     worker = Projector(db=db, bootstrap=bootstrap, topic=settings.topic,
                        group_id=settings.consumer_group, batch_size=settings.projection_batch_size)
-    on_stop(worker.stopping.set)
-    try:
-        worker.run()
-    finally:
-        worker.close()
+    _serve(worker)
 
 
 @app.command()
 def expire() -> None:
     """Expire offers and needs whose date has passed (a role started by `ledger up`)."""
-    import threading
-
     from ledger import expiry
     from ledger.runtime import on_stop, watch_parent
 
