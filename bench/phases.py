@@ -48,12 +48,9 @@ def run_projector(url: str, bootstrap: str, topic: str, batch_size: int,
                           schema=schema, batch_size=batch_size)
     try:
         profiler.watch_projector(projector)
-        ends = projector.end_offsets()
-        count = 0
         started = time.perf_counter()
         with profiler.section("projector"):
-            while any(projector.positions()[p] < end for p, end in ends.items()):
-                count += projector.poll_once(timeout_ms=500)
+            count = projector.catch_up()
         rate = Rate(count, time.perf_counter() - started)
         with db.transaction() as conn:
             rows = {t: conn.execute(f'SELECT count(*) AS n FROM "{schema}".{t}').fetchone()["n"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -58,17 +60,55 @@ class Projector:
         for tp in self.partitions:
             self.consumer.seek(tp, offsets[tp.partition])
 
-    def poll_once(self, timeout_ms: int = 200) -> int:
+    def _poll(self, timeout_ms: int) -> list[Record]:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        records = [Record.parse(tp.partition, m.offset, m.value)
-                   for tp, messages in polled.items() for m in messages]
+        return [Record.parse(tp.partition, m.offset, m.value)
+                for tp, messages in polled.items() for m in messages]
+
+    def poll_once(self, timeout_ms: int = 200) -> int:
+        """Poll one batch and apply it; every polled record is applied when this returns."""
+        records = self._poll(timeout_ms)
         if not records:
             return 0
+        return self._finish(records, *self._apply_batch(records))
+
+    def run(self, until: Callable[[], bool] | None = None) -> int:
+        """Poll the next batch while the previous one is written to PostgreSQL (the database
+        I/O releases the GIL), until stopped or until() holds with nothing in flight."""
+        done = 0
+        pending: tuple[list[Record], Future[tuple[bool, int]]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as pool:
+            while not self.stopping.is_set():
+                if pending is None and until is not None and until():
+                    break
+                records = self._poll(200)
+                if pending is not None:
+                    in_flight, future = pending
+                    pending = None
+                    finished = self._finish(in_flight, *future.result())
+                    if finished == 0:  # switched generation and re-sought: polled is stale
+                        continue
+                    done += finished
+                if records:
+                    pending = (records, pool.submit(self._apply_batch, records))
+            if pending is not None:
+                done += self._finish(pending[0], *pending[1].result())
+        return done
+
+    def catch_up(self) -> int:
+        """Apply everything committed on the topic now; return how many records."""
+        ends = self.end_offsets()
+        return self.run(until=lambda: all(self.positions()[p] >= end
+                                          for p, end in ends.items()))
+
+    def _apply_batch(self, records: list[Record]) -> tuple[bool, int]:
         try:
-            switched, applied = self._apply(records)
+            return self._apply(records)
         except UNAPPLICABLE as err:
             log.warning("batch failed (%s); applying record by record", err)
-            switched, applied = self._apply_one_by_one(records)
+            return self._apply_one_by_one(records)
+
+    def _finish(self, records: list[Record], switched: bool, applied: int) -> int:
         if switched:
             log.info("projections switched to another generation; re-seeking")
             self._seek()
@@ -118,10 +158,6 @@ class Projector:
 
     def positions(self) -> dict[int, int]:
         return {tp.partition: self.consumer.position(tp) for tp in self.partitions}
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            self.poll_once()
 
     def close(self) -> None:
         self.stopping.set()

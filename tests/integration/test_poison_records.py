@@ -44,9 +44,8 @@ def test_unapplicable_records_are_parked(settings: Settings, services: Services)
         projector = Projector(db=iso.container.db, bootstrap=iso.bootstrap,
                               topic=iso.settings.topic, group_id=None)
         try:
-            ends = projector.end_offsets()
-            while sum(projector.positions().values()) < sum(ends.values()):
-                projector.poll_once(timeout_ms=500)
+            # The pipelined loop of the live projector: the fallback runs in its apply thread.
+            assert projector.catch_up() == 5
         finally:
             projector.close()
 
