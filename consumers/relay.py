@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +25,24 @@ from ledger.db import Database
 from ledger.records import ChainLink, build_record
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    links: dict[str, ChainLink]
+    position: int
+
+    def save(self, db: Database) -> None:
+        with db.transaction() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO relay_chain (territory, seq, hash, position) VALUES (%s,%s,%s,%s)"
+                    " ON CONFLICT (territory) DO UPDATE SET seq = EXCLUDED.seq,"
+                    " hash = EXCLUDED.hash, position = EXCLUDED.position",
+                    [(t, link.seq, link.hash, self.position) for t, link in self.links.items()])
+            conn.execute("INSERT INTO relay_checkpoint (id, position) VALUES (1, %s) "
+                         "ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position",
+                         (self.position,))
 
 
 class ChainState:
@@ -41,19 +61,14 @@ class ChainState:
                      for r in conn.execute("SELECT territory, seq, hash FROM relay_chain")}
         return cls(links, row["position"] if row else 0)
 
-    def save(self, db: Database) -> None:
-        with db.transaction() as conn:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO relay_chain (territory, seq, hash, position) VALUES (%s,%s,%s,%s)"
-                    " ON CONFLICT (territory) DO UPDATE SET seq = EXCLUDED.seq,"
-                    " hash = EXCLUDED.hash, position = EXCLUDED.position",
-                    [(t, self.links[t].seq, self.links[t].hash, self.position)
-                     for t in self.dirty])
-            conn.execute("INSERT INTO relay_checkpoint (id, position) VALUES (1, %s) "
-                         "ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position",
-                         (self.position,))
+    def take_changes(self) -> Checkpoint:
+        """What changed since the last call: the links to save once their batch committed."""
+        changed = Checkpoint({t: self.links[t] for t in self.dirty}, self.position)
         self.dirty.clear()
+        return changed
+
+    def save(self, db: Database) -> None:
+        self.take_changes().save(db)
 
     def reset(self, db: Database) -> None:
         with db.transaction() as conn:
@@ -80,6 +95,7 @@ class Relay:
         self.partitions = len(self.producer.partitions_for(topic))
         self.chain = self._recover_chain()
         self.published = self.chain.position
+        self.sent = 0
         self.stopping = threading.Event()
 
     def _recover_chain(self) -> ChainState:
@@ -122,11 +138,7 @@ class Relay:
         before = (dict(self.chain.links), self.chain.position, set(self.chain.dirty))
         records = self._records(batch, self.chain)
         try:
-            self.producer.begin_transaction()
-            for key, value in records:
-                # The default partitioner's choice, computed once per territory.
-                self.producer.send(self.topic, key=key.encode(), value=value,
-                                   partition=_partition(key, self.partitions))
+            self._send(records)
             self.producer.commit_transaction()
         except BaseException:
             self.chain.links, self.chain.position, self.chain.dirty = before
@@ -135,10 +147,41 @@ class Relay:
         self.published = self.chain.position
         return len(records)
 
-    def run(self, idle_wait: float = 0.05) -> None:
-        while not self.stopping.is_set():
-            if self.publish_once() == 0:
-                self.stopping.wait(idle_wait)
+    def _send(self, records: list[tuple[str, bytes]]) -> None:
+        self.sent += len(records)
+        self.producer.begin_transaction()
+        for key, value in records:
+            # The default partitioner's choice, computed once per territory.
+            self.producer.send(self.topic, key=key.encode(), value=value,
+                               partition=_partition(key, self.partitions))
+
+    def run(self, idle_wait: float = 0.05, until: Callable[[], bool] | None = None) -> None:
+        """Build the next batch while the previous one commits. A failed commit raises and
+        ends the process: the restart resumes from what the topic holds."""
+        in_flight: tuple[Future[None], Checkpoint] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
+            while not self.stopping.is_set():
+                batch = self.recorder.select_notifications(self.chain.position + 1,
+                                                           self.batch_size)
+                records = self._records(batch, self.chain) if batch else []
+                if in_flight is not None:
+                    self._settle(*in_flight)
+                    in_flight = None
+                if not records:
+                    if until is not None and until():
+                        break
+                    self.stopping.wait(idle_wait)
+                    continue
+                self._send(records)
+                in_flight = (pool.submit(self.producer.commit_transaction),
+                             self.chain.take_changes())
+            if in_flight is not None:
+                self._settle(*in_flight)
+
+    def _settle(self, commit: Future[None], changes: Checkpoint) -> None:
+        commit.result()
+        changes.save(self.db)
+        self.published = changes.position
 
     def close(self) -> None:
         self.stopping.set()
