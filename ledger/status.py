@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 HEAD = Gauge("ledger_event_store_head", "Highest notification id in the event store")
 RELAYED = Gauge("ledger_relay_position", "Highest event-store position published to Kafka")
 RELAY_LAG = Gauge("ledger_relay_lag_events", "Stored events not yet published to Kafka")
+PARKED = Gauge("ledger_projection_dead_letters", "Records parked because no projection could "
+               "apply them (see the dead_letters table)")
 PROJECTION_LAG = Gauge("ledger_projection_lag_records", "Committed topic records not yet applied",
                        ["projection"])
 
@@ -34,10 +36,13 @@ def _database_status(c: Container) -> dict[str, Any]:
         applied = conn.execute(sql.SQL("SELECT COALESCE(MAX(position), 0) AS p FROM {}."
                                        "partition_positions").format(sql.Identifier(schema))
                                ).fetchone()
+        parked = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}.dead_letters").format(
+            sql.Identifier(schema))).fetchone()
     return {"head": int(head["h"]) if head else 0,
             "relayed": int(relayed["position"]) if relayed else 0,
             "schema": schema, "tracking": tracking,
-            "applied": int(applied["p"]) if applied else 0}
+            "applied": int(applied["p"]) if applied else 0,
+            "parked": int(parked["n"]) if parked else 0}
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -125,12 +130,13 @@ def collect_status(c: Container, update_metrics: bool = False) -> dict[str, Any]
         "relay": {"position": db["relayed"], "lag": db["head"] - db["relayed"]},
         "projections": {"schema": db["schema"], "position": db["applied"],
                         "lag_positions": db["head"] - db["applied"],
-                        "end_offsets": ends, **projections},
+                        "end_offsets": ends, "dead_letters": db["parked"], **projections},
     }
     if update_metrics:
         HEAD.set(db["head"])
         RELAYED.set(db["relayed"])
         RELAY_LAG.set(db["head"] - db["relayed"])
+        PARKED.set(db["parked"])
     return status
 
 

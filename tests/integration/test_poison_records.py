@@ -15,6 +15,7 @@ from infra.stack import Services
 from ledger.projections import store
 from ledger.records import ChainLink, build_record
 from ledger.settings import Settings
+from ledger.status import collect_status
 from tests.support.isolated import isolated_stack
 
 
@@ -62,3 +63,5 @@ def test_unapplicable_records_are_parked(settings: Settings, services: Services)
         assert "DataError" in parked[0]["error"]
         assert audit is not None and audit["n"] == 2
         assert iso.container.reads.applied_position("100002") == 3
+        status = collect_status(iso.container)
+        assert status["projections"]["dead_letters"] == 3
