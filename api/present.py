@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from ledger.privacy import KeyStore, SubjectErased, unseal
+from ledger.privacy import ERASED, KeyStore, SubjectErased, unseal
 
 
 def _open(keys: Mapping[uuid.UUID, bytes], subject: Any, sealed: str | None) -> Any:
@@ -29,7 +29,7 @@ def actor(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, 
     erased = bool(row.get("erased")) or subject not in keys
     name = row.get("display_name") or _open(keys, subject, row.get("display_name_sealed"))
     return _ids(("id", row["id"]), ("territory", row["territory"]), ("kind", row["kind"]),
-                ("display_name", name if name is not None else ("[erased]" if erased else None)),
+                ("display_name", name if name is not None else (ERASED if erased else None)),
                 ("personal", _open(keys, subject, row.get("personal_sealed"))),
                 ("runts_id", row.get("runts_id")), ("employer_id", row.get("employer_id")),
                 ("erased", erased))
