@@ -7,13 +7,17 @@ import time
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import TYPE_BASE, Problem
 from api.writes import Writes
+from ledger.access import Principal, Role
+from ledger.apikeys import looks_like_key
 from ledger.application import NotFound
 from ledger.container import Container
 from ledger.domain.territory import ISTAT_CODE
 from ledger.idempotency import IdempotencyStore
+from ledger.oidc import InvalidToken
 
 
 def get_container(request: Request) -> Container:
@@ -24,28 +28,57 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def check_token(container: ContainerDep,
-                authorization: Annotated[str | None, Header()] = None) -> None:
-    token = container.settings.dev_admin_token
-    if not token:
-        return
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
-        raise Problem(401, "Unauthorized", "a valid bearer token is required",
-                      TYPE_BASE + "unauthorized", {"WWW-Authenticate": "Bearer"})
+_bearer = HTTPBearer(auto_error=False, description="An API key (`lk_…`) or, when OIDC is "
+                     "configured, a JWT from the Comune's identity provider")
+DEV_ADMIN = Principal("dev-admin", "development admin token", Role.ADMIN, auth="dev_token")
 
 
-def check_territory(request: Request) -> None:
-    """A `{t}` that is no ISTAT code names no territory: 404 before it reaches any query."""
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, TYPE_BASE + "unauthorized",
+                   {"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request, container: ContainerDep,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                        Depends(_bearer)] = None) -> Principal:
+    """Every /v1 call names its principal: an API key, an OIDC token or the dev token."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise _unauthorized("a bearer token is required (an API key or an OIDC token)")
+    token = credentials.credentials.strip()
+    principal: Principal | None = None
+    dev_token = container.settings.dev_admin_token
+    if dev_token and not container.settings.is_production and secrets.compare_digest(
+            token.encode(), dev_token.encode()):
+        principal = DEV_ADMIN
+    elif looks_like_key(token):
+        key = container.api_keys.authenticate(token)
+        principal = key.principal() if key else None
+    elif getattr(request.app.state, "oidc", None) is not None:
+        try:
+            principal = request.app.state.oidc.principal(token)
+        except InvalidToken as err:
+            raise _unauthorized(f"the token is not valid: {err}") from None
+    if principal is None:
+        raise _unauthorized("the token is unknown, revoked or not valid")
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def check_territory(request: Request, principal: PrincipalDep) -> None:
+    """A `{t}` that is no ISTAT code, or outside the principal's territories, names nothing:
+    404 before it reaches any query."""
     code = request.path_params.get("t")
-    if code is not None and not ISTAT_CODE.fullmatch(code):
+    if code is not None and (not ISTAT_CODE.fullmatch(code) or not principal.sees(code)):
         raise NotFound("territory", code)
 
 
-def get_writes(container: ContainerDep,
+def get_writes(container: ContainerDep, principal: PrincipalDep,
                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
                ) -> Writes:
-    return Writes(IdempotencyStore(container.db), container.keys, idempotency_key)
+    return Writes(IdempotencyStore(container.db), container.keys, idempotency_key, principal)
 
 
 WritesDep = Annotated[Writes, Depends(get_writes)]

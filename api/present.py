@@ -4,9 +4,12 @@ shown as erased. Works on projection rows and on freshly written aggregates alik
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from ledger import access
+from ledger.access import Principal, Role
 from ledger.privacy import ERASED, KeyStore, SubjectErased, unseal
 
 
@@ -32,7 +35,7 @@ def actor(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, 
                 ("display_name", name if name is not None else (ERASED if erased else None)),
                 ("personal", _open(keys, subject, row.get("personal_sealed"))),
                 ("runts_id", row.get("runts_id")), ("employer_id", row.get("employer_id")),
-                ("erased", erased))
+                ("case_owner_id", row.get("case_owner_id")), ("erased", erased))
 
 
 def contribution(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def request(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str
 
 
 def match(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
-    open_ = row["status"] not in ("cancelled", "closed")
+    open_ = row["status"] not in ("cancelled", "closed", "rejected")
     return _ids(("id", row["id"]), ("territory", row["territory"]),
                 ("contribution_id", row["contribution_id"]), ("request_id", row["request_id"]),
                 ("contributor_id", row["contributor_id"]), ("beneficiary_id", row["beneficiary_id"]),
@@ -75,9 +78,13 @@ def match(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, 
                 ("theme", row.get("theme")), ("quantity", row["quantity"]),
                 ("fulfilled", row["fulfilled"]),
                 ("remaining", row["quantity"] - row["fulfilled"] if open_ else 0),
-                ("status", row["status"]),
+                ("status", row["status"]), ("proposed_by", row.get("proposed_by")),
+                ("approvals", list(row.get("approvals") or [])),
+                ("approvals_required", row.get("approvals_required") or 0),
                 ("cancel_reason", _open(keys, row["beneficiary_id"],
-                                        row.get("cancel_reason_sealed"))))
+                                        row.get("cancel_reason_sealed"))),
+                ("reject_reason", _open(keys, row["beneficiary_id"],
+                                        row.get("reject_reason_sealed"))))
 
 
 def fulfilment(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
@@ -98,24 +105,78 @@ SUBJECT_OF = {"actors": "id", "contributions": "contributor_id", "requests": "be
               "matches": "beneficiary_id", "fulfilments": "beneficiary_id"}
 PERSONAL_FIELDS = {"actors": ("display_name", "personal"),
                    "contributions": ("description", "withdrawal_reason"),
-                   "requests": ("description", "withdrawal_reason"), "matches": ("cancel_reason",),
+                   "requests": ("description", "withdrawal_reason"),
+                   "matches": ("cancel_reason", "reject_reason"),
                    "fulfilments": ("note", "reversal_reason")}
+SEALED_COLUMNS = {"actors": ("display_name_sealed", "personal_sealed"),
+                  "contributions": ("description_sealed", "end_reason_sealed"),
+                  "requests": ("description_sealed", "end_reason_sealed"),
+                  "matches": ("cancel_reason_sealed", "reject_reason_sealed"),
+                  "fulfilments": ("note_sealed", "reversal_reason_sealed")}
+# A company never learns who received its help.
+BENEFICIARY_FIELDS = ("beneficiary_id", "request_id")
+Links = Callable[[set[uuid.UUID]], Mapping[uuid.UUID, Mapping[str, Any]]]
 
 
-def present(table: str, row: Mapping[str, Any], key_store: KeyStore) -> dict[str, Any]:
+@dataclass
+class Shown:
+    """Presented items and the data subjects whose personal data they show in clear."""
+
+    items: list[dict[str, Any]]
+    opened: set[uuid.UUID] = field(default_factory=set)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def readable_subjects(principal: Principal, subjects: set[uuid.UUID], links: Links) -> set[uuid.UUID]:
+    """Whose personal data this principal may read in clear (access.may_read_personal)."""
+    if principal.role is Role.MUNICIPALITY:
+        return subjects
+    if principal.role is not Role.ETS or not subjects:
+        return set()
+    known = links(subjects)
+    readable = set()
+    for subject in subjects:
+        owner = known.get(subject, {}).get("case_owner_id")
+        cases = frozenset({subject} if owner is None else {subject, owner})
+        if access.may_read_personal(principal, cases):
+            readable.add(subject)
+    return readable
+
+
+def present_for(principal: Principal, table: str, rows: Sequence[Mapping[str, Any]],
+                key_store: KeyStore, links: Links) -> Shown:
+    """Items as this principal may see them: personal fields in clear only for those who may
+    read them, and absent (not null, not ciphertext) for everyone else."""
     subject_field = SUBJECT_OF[table]
-    subject = row.get(subject_field) if subject_field else None
-    keys = key_store.get_many({subject}) if subject else {}
-    return PRESENTERS[table](row, keys)
-
-
-def present_many(table: str, rows: list[Mapping[str, Any]],
-                 key_store: KeyStore) -> list[dict[str, Any]]:
-    """Present a page of rows, fetching the keys of all their data subjects at once."""
-    subject_field = SUBJECT_OF[table]
-    subjects = {row[subject_field] for row in rows if subject_field and row.get(subject_field)}
-    keys = key_store.get_many(subjects)
-    return [PRESENTERS[table](row, keys) for row in rows]
+    subjects = {_uuid(row[subject_field]) for row in rows if row.get(subject_field)}
+    if table == "actors":  # the rows say who follows them (a fresh write is not projected yet)
+        own = {_uuid(row["id"]): row for row in rows}
+        readable = readable_subjects(principal, subjects, lambda ids: own)
+    else:
+        readable = readable_subjects(principal, subjects, links)
+    keys = key_store.get_many(readable)
+    shown = Shown([])
+    for row in rows:
+        subject = _uuid(row[subject_field]) if row.get(subject_field) else None
+        body = PRESENTERS[table](row, keys if subject in readable else {})
+        if subject in readable:
+            if subject in keys and any(row.get(c) for c in SEALED_COLUMNS[table]):
+                shown.opened.add(subject)
+        else:
+            public_name = table == "actors" and row.get("display_name")
+            for name in PERSONAL_FIELDS[table]:
+                if not (public_name and name == "display_name"):
+                    body.pop(name, None)
+            if table == "actors":
+                body["erased"] = bool(row.get("erased"))
+        if principal.role is Role.COMPANY:
+            for name in BENEFICIARY_FIELDS:
+                body.pop(name, None)
+        shown.items.append(body)
+    return shown
 
 
 def aggregate_row(aggregate: Any) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.application import AlreadyExists, ConcurrencyConflict, NotFound
+from ledger.application import AlreadyExists, ConcurrencyConflict, Forbidden, NotFound
 from ledger.domain import DomainError, InvalidValueError
-from ledger.domain.errors import AggregateMismatchError
+from ledger.domain.errors import AggregateMismatchError, SelfApprovalError
 
 log = logging.getLogger(__name__)
 TYPE_BASE = "https://ledger.example/problems/"
@@ -48,6 +48,14 @@ def install(app: FastAPI) -> None:
                   for e in exc.errors()]
         return problem_response(422, "Invalid request", "the request is malformed",
                                 TYPE_BASE + "validation", errors=errors)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return problem_response(403, "Forbidden", str(exc), TYPE_BASE + "forbidden")
+
+    @app.exception_handler(SelfApprovalError)
+    async def _self_approval(_: Request, exc: SelfApprovalError) -> JSONResponse:
+        return problem_response(403, "Forbidden", str(exc), TYPE_BASE + exc.rule)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

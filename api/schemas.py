@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
+from ledger.access import Role
+from ledger.domain import ActorKind, Motivation, ResourceKind, Unit, Urgency
+
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=4000)]
 Quantity = Annotated[StrictInt, Field(gt=0, le=10**15)]
-Operator = Annotated[str | None, Field(default=None, min_length=1, max_length=100)]
 IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
@@ -34,13 +36,11 @@ class Body(BaseModel):
 class TerritoryCreate(Body):
     code: Annotated[str, Field(pattern=r"^[0-9]{6}$", description="ISTAT code, 6 digits")]
     name: Text
-    operator_id: Operator = None
 
 
 class ThemeCreate(Body):
     code: Annotated[str, Field(min_length=2, max_length=64)]
     label: Text
-    operator_id: Operator = None
 
 
 class Personal(Body):
@@ -51,69 +51,81 @@ class Personal(Body):
 
 
 class ActorCreate(Body):
-    kind: Annotated[str, Field(max_length=32)]
+    kind: ActorKind
     display_name: Text
     personal: Personal | None = None
     runts_id: Annotated[str, Field(max_length=64)] | None = None
     employer_id: uuid.UUID | None = None
-    operator_id: Operator = None
+    case_owner_id: uuid.UUID | None = Field(
+        default=None, description="the ETS that follows this person (set by municipal keys; "
+                                  "an ETS key always registers its own cases)")
 
 
 class ContributionCreate(Body):
     contributor_id: uuid.UUID
-    resource_kind: Annotated[str, Field(max_length=32)]
-    unit: Annotated[str, Field(max_length=32)]
+    resource_kind: ResourceKind
+    unit: Unit
     quantity: Quantity
     theme: Annotated[str, Field(max_length=64)]
     description: LongText | None = None
-    motivation: Annotated[str, Field(max_length=64)] | None = None
+    motivation: Motivation | None = None
     paid_time: StrictBool | None = None
     employer_id: uuid.UUID | None = None
     valid_until: IsoDate | None = None
     project_ref: Annotated[str, Field(max_length=100)] | None = None
-    operator_id: Operator = None
 
 
 class RequestCreate(Body):
     beneficiary_id: uuid.UUID
-    resource_kind: Annotated[str, Field(max_length=32)]
-    unit: Annotated[str, Field(max_length=32)]
+    resource_kind: ResourceKind
+    unit: Unit
     quantity: Quantity
     theme: Annotated[str, Field(max_length=64)]
-    urgency: Annotated[str, Field(max_length=32)] | None = None
+    urgency: Urgency | None = None
     description: LongText | None = None
     needed_by: IsoDate | None = None
-    operator_id: Operator = None
 
 
 class MatchCreate(Body):
     contribution_id: uuid.UUID
     request_id: uuid.UUID
     quantity: Quantity
-    operator_id: Operator = None
 
 
 class FulfilmentCreate(Body):
     quantity: Quantity
     fulfilled_on: IsoDate | None = None
     note: LongText | None = None
-    operator_id: Operator = None
 
 
 class Cancel(Body):
     reason: LongText | None = None
-    operator_id: Operator = None
 
 
 class Reverse(Body):
     reason: LongText
-    operator_id: Operator = None
 
 
 class Withdraw(Body):
     reason: LongText | None = None
-    operator_id: Operator = None
 
 
-class Erase(Body):
-    operator_id: Operator = None
+class Reject(Body):
+    reason: LongText | None = None
+
+
+class ApprovalPolicyUpdate(Body):
+    required_for: Annotated[list[Role], Field(max_length=6)] = Field(
+        description="roles whose matches wait for approval, e.g. [\"ets\"]; [] turns it off")
+    approvers: Annotated[StrictInt, Field(ge=0, le=5)] = Field(
+        description="distinct municipal approvals each such match needs")
+
+
+class KeyCreate(Body):
+    name: Text
+    role: Role
+    territories: Annotated[list[Annotated[str, Field(pattern=r"^[0-9]{6}$")]],
+                           Field(max_length=100)] = Field(default_factory=list)
+    actor_id: uuid.UUID | None = Field(
+        default=None, description="the actor an ets or company key acts for (required for them)")
+

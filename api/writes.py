@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.problems import TYPE_BASE, Problem
-from ledger.idempotency import CURRENT_CLAIM, IdempotencyStore
+from ledger.access import Principal
+from ledger.application import Claim
+from ledger.idempotency import IdempotencyStore
 from ledger.privacy import KeyStore, SubjectErased, seal, unseal
 
 ID_NAMESPACE = uuid.UUID("0b7d3c55-2f4e-4a53-9f38-6a4d4f1e2b90")
@@ -33,17 +35,23 @@ def respond(body: dict[str, Any], position: int, status: int = 201) -> JSONRespo
 
 
 class Writes:
-    def __init__(self, store: IdempotencyStore, keys: KeyStore, key: str | None) -> None:
+    def __init__(self, store: IdempotencyStore, keys: KeyStore, key: str | None,
+                 principal: Principal) -> None:
         self.store = store
         self.keys = keys
         self.key = key
+        self.principal = principal
 
-    def run(self, scope: str, body: BaseModel | None, command: Callable[[uuid.UUID], Outcome],
+    def run(self, route: str, body: BaseModel | None,
+            command: Callable[[uuid.UUID, Claim | None], Outcome],
             recover: Callable[[uuid.UUID, int], Outcome] | None = None) -> JSONResponse:
-        """Run command once per Idempotency-Key. recover(resource id, position) presents the
-        result of a command that committed but whose response was never stored (a crash)."""
+        """Run command once per principal and Idempotency-Key. command(new id, claim) runs it;
+        recover(resource id, position) presents the result of a command that committed but
+        whose response was never stored (a crash)."""
         if self.key is None:
-            return self._execute(command(uuid.uuid4()))
+            return self._execute(command(uuid.uuid4(), None))
+        # Keys belong to the caller: another principal's key never replays this one's answer.
+        scope = f"{self.principal.id} {route}"
         if not 1 <= len(self.key) <= 255:
             raise Problem(422, "Invalid Idempotency-Key", "the key must have 1 to 255 characters",
                           TYPE_BASE + "validation",
@@ -67,14 +75,11 @@ class Writes:
                               "a request with this Idempotency-Key is still being processed",
                               TYPE_BASE + "idempotency-in-progress", {"Retry-After": "1"})
         new_id = uuid.uuid5(ID_NAMESPACE, f"{scope}|{self.key}")
-        token = CURRENT_CLAIM.set((scope, self.key))
         try:
-            outcome = command(new_id)
+            outcome = command(new_id, Claim(scope, self.key))
         except BaseException:
             self.store.release(scope, self.key)
             raise
-        finally:
-            CURRENT_CLAIM.reset(token)
         return self._complete(scope, outcome)
 
     def _complete(self, scope: str, outcome: Outcome) -> JSONResponse:

@@ -40,6 +40,11 @@ def verify_values(values: list[dict[str, Any]],
                          "head_hash": chain[-1]["hash"] if chain else None,
                          "broken_at_seq": broken.seq if broken else None,
                          "reason": broken.reason if broken else None}
+    if territory and territory not in results:
+        # Nothing to verify is no proof: an unknown territory never passes.
+        results[territory] = {"verified": False, "count": 0, "head_hash": None,
+                              "broken_at_seq": None,
+                              "reason": f"no records of territory {territory} on the topic"}
     return results
 
 

@@ -8,11 +8,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from ledger.access import ACTING_ROLES, FORBID, HIDE, Action, Item, Principal, Role, decide, item
+from ledger.commands import (
+    ApproveMatch,
+    CancelMatch,
+    Command,
+    DefineTheme,
+    EraseActor,
+    Expire,
+    Fulfil,
+    MakeMatch,
+    Pledge,
+    PostRequest,
+    RegisterActor,
+    RegisterTerritory,
+    RejectMatch,
+    ReverseFulfilment,
+    SetApprovalPolicy,
+    WithdrawContribution,
+    WithdrawRequest,
+)
 from ledger.domain import (
     PERSONAL_KINDS,
     Actor,
@@ -23,13 +45,36 @@ from ledger.domain import (
     Request,
     Territory,
 )
-from ledger.idempotency import CURRENT_CLAIM
+from ledger.domain.checks import check_not_future, check_not_past
 from ledger.privacy import KeyStore, seal
 
 A = TypeVar("A", bound=LedgerAggregate)
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
 EXPIRY_OPERATOR = "system:expiry"
+
+
+OpenItems = Callable[[str, uuid.UUID], list[tuple[str, uuid.UUID]]]
+SYSTEM_EXPIRY = Principal(EXPIRY_OPERATOR, "expiry", Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The Idempotency-Key a command runs under: marked committed with its events."""
+
+    scope: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Call:
+    by: Principal
+    new_id: uuid.UUID
+    claim: Claim | None
+
+
+class Forbidden(Exception):
+    """The principal's role may not do this (HTTP 403)."""
 
 
 class NotFound(Exception):
@@ -56,9 +101,16 @@ class Written:
 class LedgerApplication(Application[uuid.UUID]):
     name = "ledger"
 
-    def __init__(self, env: dict[str, str], keys: KeyStore | None = None) -> None:
+    def __init__(self, env: dict[str, str], keys: KeyStore | None = None,
+                 open_items: OpenItems | None = None, timezone: str = "Europe/Rome") -> None:
         super().__init__(env=env)
         self._keys = keys
+        self._open_items = open_items
+        self.zone = ZoneInfo(timezone)
+
+    def open_items_of(self, territory: str, actor_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
+        """The offers and needs of an actor still open, as the read model knows them."""
+        return self._open_items(territory, actor_id) if self._open_items else []
 
     @property
     def keys(self) -> KeyStore:
@@ -76,19 +128,22 @@ class LedgerApplication(Application[uuid.UUID]):
         return aggregate
 
     def territory(self, code: str) -> Territory:
-        return self.load(Territory, Territory.id_for(code), code)
+        try:
+            return self.load(Territory, Territory.id_for(code), code)
+        except NotFound:
+            raise NotFound("territory", code) from None
 
-    def _save(self, primary: LedgerAggregate, *others: LedgerAggregate) -> Written:
-        claim = CURRENT_CLAIM.get()
-        extra = {"idempotency": (*claim, primary.id)} if claim else {}
+    def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
+              claim: Claim | None = None) -> Written:
+        extra = {"idempotency": (claim.scope, claim.key, primary.id)} if claim else {}
         recordings = self.save(primary, *others, **extra)
         position = max(r.notification.id for r in recordings)
         return Written(primary.id, position, primary)
 
-    def _create(self, build: Callable[[], A], *others: LedgerAggregate) -> Written:
+    def _create(self, build: Callable[[], A], claim: Claim | None = None) -> Written:
         aggregate = build()
         try:
-            return self._save(aggregate, *others)
+            return self._save(aggregate, claim=claim)
         except IntegrityError:
             raise AlreadyExists(str(aggregate.id)) from None
 
@@ -115,147 +170,251 @@ class LedgerApplication(Application[uuid.UUID]):
         return seal(key, subject_id, value)
 
     # -- commands ---------------------------------------------------------------------------
-    def register_territory(self, code: str, name: str, operator_id: str | None = None) -> Written:
-        return self._create(lambda: Territory.register(code, name, operator_id=operator_id))
+    def handle(self, command: Command, by: Principal, new_id: uuid.UUID | None = None,
+               claim: Claim | None = None) -> Written:
+        """Run one command for a principal. ``new_id`` names what a creation creates (derived
+        from an idempotency key, so a retry creates nothing new); ``claim`` is the key, marked
+        committed in the same transaction as the events."""
+        if not isinstance(command, RegisterTerritory) and not by.sees(command.territory):
+            raise NotFound("territory", command.territory)
+        handler = HANDLERS[type(command)]
+        return handler(self, command, Call(by, new_id or uuid.uuid4(), claim))
 
-    def define_theme(self, code: str, theme: str, label: str,
-                     operator_id: str | None = None) -> Written:
+    def _allow(self, call: Call, action: Action, territory: str | None,
+               record: Callable[[], Item] | None = None) -> None:
+        """Ask access.decide; ownership is worked out only for roles whose rights depend on it."""
+        needs_record = record is not None and call.by.role in ACTING_ROLES
+        decision = decide(call.by, action, territory, record() if needs_record and record else None)
+        if decision is HIDE:
+            raise NotFound("territory", territory)
+        if decision is FORBID:
+            raise Forbidden(f"a {call.by.role.value} key may not {action.value.replace('_', ' ')} here")
+
+    def _actor_item(self, territory: str, actor_id: uuid.UUID) -> Item:
+        actor = self.load(Actor, actor_id, territory)
+        return item("actor", cases=(actor.id, actor.case_owner_id),
+                    companies=(actor.id, actor.employer_id))
+
+    def _contribution_item(self, c: Contribution) -> Item:
+        who = self._actor_item(c.territory, c.contributor_id)
+        return Item("contribution", who.cases, who.companies | frozenset(
+            x for x in (c.employer_id,) if x is not None))
+
+    def _request_item(self, r: Request) -> Item:
+        return Item("request", self._actor_item(r.territory, r.beneficiary_id).cases)
+
+    def _match_item(self, c: Contribution, r: Request) -> Item:
+        given, asked = self._contribution_item(c), self._request_item(r)
+        return Item("match", given.cases | asked.cases, given.companies)
+
+    def _today(self) -> date:
+        return datetime.now(self.zone).date()
+
+    def _register_territory(self, cmd: RegisterTerritory, call: Call) -> Written:
+        self._allow(call, Action.REGISTER_TERRITORY, None)
+        return self._create(lambda: Territory.register(cmd.territory, cmd.name,
+                                                       operator_id=call.by.id), claim=call.claim)
+
+    def _define_theme(self, cmd: DefineTheme, call: Call) -> Written:
+        self._allow(call, Action.CONFIGURE, cmd.territory)
+
         def attempt() -> Written:
-            territory = self.territory(code)
-            territory.define_theme(theme, label, operator_id=operator_id)
-            return self._save(territory)
+            territory = self.territory(cmd.territory)
+            territory.define_theme(cmd.code, cmd.label, operator_id=call.by.id)
+            return self._save(territory, claim=call.claim)
         return self._retrying(attempt)
 
-    def register_actor(self, actor_id: uuid.UUID, territory: str, kind: str,
-                       display_name: str | None, personal: dict[str, Any] | None,
-                       runts_id: str | None = None, employer_id: uuid.UUID | None = None,
-                       operator_id: str | None = None) -> Written:
-        self.territory(territory)
-        if employer_id is not None:
-            self._actor(territory, employer_id).check_can_employ()
-        key = self.keys.create(actor_id)
-        personal_kind = kind in {k.value for k in PERSONAL_KINDS}
-        sealed_name = seal(key, actor_id, display_name) if personal_kind and display_name else None
-        personal_sealed = seal(key, actor_id, personal) if personal else None
-        return self._create(lambda: Actor.register(
-            actor_id, territory, kind,
-            display_name=None if personal_kind else display_name,
-            display_name_sealed=sealed_name, personal_sealed=personal_sealed,
-            runts_id=runts_id, employer_id=employer_id, operator_id=operator_id))
+    def _set_approval_policy(self, cmd: SetApprovalPolicy, call: Call) -> Written:
+        self._allow(call, Action.CONFIGURE, cmd.territory)
 
-    def erase_actor(self, territory: str, actor_id: uuid.UUID,
-                    operator_id: str | None = None) -> Written:
-        actor = self._actor(territory, actor_id)
-        actor.erase(operator_id=operator_id)
-        written = self._save(actor)
-        self.keys.destroy(actor_id)
+        def attempt() -> Written:
+            territory = self.territory(cmd.territory)
+            territory.set_approval_policy(list(cmd.required_for), cmd.approvers,
+                                          operator_id=call.by.id)
+            return self._save(territory, claim=call.claim)
+        return self._retrying(attempt)
+
+    def _register_actor(self, cmd: RegisterActor, call: Call) -> Written:
+        t = cmd.territory
+        self._allow(call, Action.REGISTER_ACTOR, t, lambda: Item(cmd.kind))
+        self.territory(t)
+        case_owner = cmd.case_owner_id
+        if call.by.role is Role.ETS:
+            case_owner = call.by.actor_id  # the people an ETS registers are its cases
+        elif case_owner is not None:
+            self._actor(t, case_owner).check_can_follow_cases()
+        if cmd.employer_id is not None:
+            self._actor(t, cmd.employer_id).check_can_employ()
+        actor_id = call.new_id
+        key = self.keys.create(actor_id)
+        personal_kind = cmd.kind in {k.value for k in PERSONAL_KINDS}
+        name = cmd.display_name
+        sealed_name = seal(key, actor_id, name) if personal_kind and name else None
+        personal_sealed = seal(key, actor_id, cmd.personal) if cmd.personal else None
+        return self._create(lambda: Actor.register(
+            actor_id, t, cmd.kind, display_name=None if personal_kind else name,
+            display_name_sealed=sealed_name, personal_sealed=personal_sealed,
+            runts_id=cmd.runts_id, employer_id=cmd.employer_id, operator_id=call.by.id,
+            case_owner_id=case_owner), claim=call.claim)
+
+    def _erase_actor(self, cmd: EraseActor, call: Call) -> Written:
+        """GDPR erasure: the key goes; the person's open offers and needs end with it."""
+        self._allow(call, Action.ERASE, cmd.territory)
+
+        def attempt() -> Written:
+            actor = self._actor(cmd.territory, cmd.actor_id)
+            actor.erase(operator_id=call.by.id)
+            ended: list[LedgerAggregate] = []
+            for kind, item_id in self.open_items_of(cmd.territory, cmd.actor_id):
+                cls: type[Contribution] | type[Request] = (
+                    Contribution if kind == "contribution" else Request)
+                open_item = self.load(cls, item_id, cmd.territory)
+                if open_item.is_active:
+                    open_item.withdraw(None, operator_id=call.by.id)
+                    ended.append(open_item)
+            return self._save(actor, *ended, claim=call.claim)
+        written = self._retrying(attempt)
+        self.keys.destroy(cmd.actor_id)
         return written
 
-    def pledge(self, contribution_id: uuid.UUID, territory: str, contributor_id: uuid.UUID,
-               resource_kind: str, unit: str, quantity: int, theme: str, *,
-               description: str | None = None, motivation: str | None = None,
-               paid_time: bool | None = None, employer_id: uuid.UUID | None = None,
-               valid_until: str | None = None, project_ref: str | None = None,
-               operator_id: str | None = None) -> Written:
-        self.territory(territory).check_theme(theme)
-        contributor = self._actor(territory, contributor_id)
-        employer = employer_id or getattr(contributor, "employer_id", None)
+    def _pledge(self, cmd: Pledge, call: Call) -> Written:
+        t = cmd.territory
+        self.territory(t).check_theme(cmd.theme)
+        contributor = self._actor(t, cmd.contributor_id)
+        employer = cmd.employer_id or contributor.employer_id
+        self._allow(call, Action.PLEDGE, t, lambda: Item(
+            "contribution", self._actor_item(t, contributor.id).cases))
         if employer is not None:
-            self._actor(territory, employer).check_can_employ()
+            self._actor(t, employer).check_can_employ()
+        check_not_past(cmd.valid_until, "valid_until", self._today())
         return self._create(lambda: Contribution.pledge(
-            contribution_id, territory, contributor_id, resource_kind, unit, quantity, theme,
-            description_sealed=self._seal_for(contributor_id, description),
-            motivation=motivation, paid_time=paid_time, employer_id=employer,
-            valid_until=valid_until, project_ref=project_ref, operator_id=operator_id))
+            call.new_id, t, cmd.contributor_id, cmd.resource_kind, cmd.unit, cmd.quantity,
+            cmd.theme, description_sealed=self._seal_for(cmd.contributor_id, cmd.description),
+            motivation=cmd.motivation, paid_time=cmd.paid_time, employer_id=employer,
+            valid_until=cmd.valid_until, project_ref=cmd.project_ref, operator_id=call.by.id),
+            claim=call.claim)
 
-    def post_request(self, request_id: uuid.UUID, territory: str, beneficiary_id: uuid.UUID,
-                     resource_kind: str, unit: str, quantity: int, theme: str, *,
-                     urgency: str | None = None, description: str | None = None,
-                     needed_by: str | None = None, operator_id: str | None = None) -> Written:
-        self.territory(territory).check_theme(theme)
-        self._actor(territory, beneficiary_id)
-        extra: dict[str, Any] = {"urgency": urgency} if urgency else {}
+    def _post_request(self, cmd: PostRequest, call: Call) -> Written:
+        t = cmd.territory
+        self.territory(t).check_theme(cmd.theme)
+        self._actor(t, cmd.beneficiary_id)
+        self._allow(call, Action.POST_REQUEST, t, lambda: Item(
+            "request", self._actor_item(t, cmd.beneficiary_id).cases))
+        check_not_past(cmd.needed_by, "needed_by", self._today())
+        extra: dict[str, Any] = {"urgency": cmd.urgency} if cmd.urgency else {}
         return self._create(lambda: Request.post(
-            request_id, territory, beneficiary_id, resource_kind, unit, quantity, theme,
-            description_sealed=self._seal_for(beneficiary_id, description),
-            needed_by=needed_by, operator_id=operator_id, **extra))
+            call.new_id, t, cmd.beneficiary_id, cmd.resource_kind, cmd.unit, cmd.quantity,
+            cmd.theme, description_sealed=self._seal_for(cmd.beneficiary_id, cmd.description),
+            needed_by=cmd.needed_by, operator_id=call.by.id, **extra), claim=call.claim)
 
-    def match(self, match_id: uuid.UUID, territory: str, contribution_id: uuid.UUID,
-              request_id: uuid.UUID, quantity: int, operator_id: str | None = None) -> Written:
-        def attempt() -> Written:
-            contribution = self.load(Contribution, contribution_id, territory)
-            request = self.load(Request, request_id, territory)
-            created = Match.reserve(match_id, contribution, request, quantity,
-                                    operator_id=operator_id)
-            return self._save(created, contribution, request)
-        return self._existing_or(Match, match_id, territory, lambda: self._retrying(attempt))
+    def _match(self, cmd: MakeMatch, call: Call) -> Written:
+        t = cmd.territory
 
-    def fulfil(self, fulfilment_id: uuid.UUID, territory: str, match_id: uuid.UUID,
-               quantity: int, fulfilled_on: str | None = None, note: str | None = None,
-               operator_id: str | None = None) -> Written:
         def attempt() -> Written:
-            match = self.load(Match, match_id, territory)
-            contribution = self.load(Contribution, match.contribution_id, territory)
-            request = self.load(Request, match.request_id, territory)
+            contribution = self.load(Contribution, cmd.contribution_id, t)
+            request = self.load(Request, cmd.request_id, t)
+            self._allow(call, Action.MATCH, t, lambda: self._match_item(contribution, request))
+            # An erased person's offers and needs are closed: nothing new is matched on them.
+            self._actor(t, contribution.contributor_id)
+            self._actor(t, request.beneficiary_id)
+            required = self.territory(t).approvals_required(call.by.role.value)
+            created = Match.reserve(call.new_id, contribution, request, cmd.quantity,
+                                    operator_id=call.by.id, approvals_required=required)
+            return self._save(created, contribution, request, claim=call.claim)
+        return self._existing_or(Match, call.new_id, t, lambda: self._retrying(attempt))
+
+    def _loaded_match(self, t: str, match_id: uuid.UUID) -> tuple[Match, Contribution, Request]:
+        match = self.load(Match, match_id, t)
+        return (match, self.load(Contribution, match.contribution_id, t),
+                self.load(Request, match.request_id, t))
+
+    def _approve(self, cmd: ApproveMatch, call: Call) -> Written:
+        self._allow(call, Action.APPROVE, cmd.territory)
+
+        def attempt() -> Written:
+            match = self.load(Match, cmd.match_id, cmd.territory)
+            if match.proposed_by == call.by.id:
+                raise Forbidden(f"the proposer of match {match.id} cannot approve it (four eyes)")
+            match.approve(call.by.id)
+            return self._save(match, claim=call.claim)
+        return self._retrying(attempt)
+
+    def _reject(self, cmd: RejectMatch, call: Call) -> Written:
+        self._allow(call, Action.APPROVE, cmd.territory)
+
+        def attempt() -> Written:
+            match, contribution, request = self._loaded_match(cmd.territory, cmd.match_id)
+            sealed = self._seal_for(request.beneficiary_id, cmd.reason)
+            match.reject(sealed, contribution, request, operator_id=call.by.id)
+            return self._save(match, contribution, request, claim=call.claim)
+        return self._retrying(attempt)
+
+    def _fulfil(self, cmd: Fulfil, call: Call) -> Written:
+        t = cmd.territory
+        check_not_future(cmd.fulfilled_on, "fulfilled_on", self._today())
+
+        def attempt() -> Written:
+            match, contribution, request = self._loaded_match(t, cmd.match_id)
+            self._allow(call, Action.DELIVER, t, lambda: self._match_item(contribution, request))
             created = Fulfilment.record(
-                fulfilment_id, match, contribution, request, quantity,
-                fulfilled_on=fulfilled_on,
-                note_sealed=self._seal_for(request.beneficiary_id, note), operator_id=operator_id)
-            return self._save(created, match, contribution, request)
-        return self._existing_or(Fulfilment, fulfilment_id, territory,
-                                 lambda: self._retrying(attempt))
+                call.new_id, match, contribution, request, cmd.quantity,
+                fulfilled_on=cmd.fulfilled_on,
+                note_sealed=self._seal_for(request.beneficiary_id, cmd.note),
+                operator_id=call.by.id)
+            return self._save(created, match, contribution, request, claim=call.claim)
+        return self._existing_or(Fulfilment, call.new_id, t, lambda: self._retrying(attempt))
 
-    def cancel_match(self, territory: str, match_id: uuid.UUID, reason: str | None = None,
-                     operator_id: str | None = None) -> Written:
+    def _cancel_match(self, cmd: CancelMatch, call: Call) -> Written:
         def attempt() -> Written:
-            match = self.load(Match, match_id, territory)
-            contribution = self.load(Contribution, match.contribution_id, territory)
-            request = self.load(Request, match.request_id, territory)
-            sealed = self._seal_for(request.beneficiary_id, reason)
-            match.cancel(sealed, contribution, request, operator_id=operator_id)
-            return self._save(match, contribution, request)
+            match, contribution, request = self._loaded_match(cmd.territory, cmd.match_id)
+            self._allow(call, Action.DELIVER, cmd.territory,
+                        lambda: self._match_item(contribution, request))
+            sealed = self._seal_for(request.beneficiary_id, cmd.reason)
+            match.cancel(sealed, contribution, request, operator_id=call.by.id)
+            return self._save(match, contribution, request, claim=call.claim)
         return self._retrying(attempt)
 
-    def reverse_fulfilment(self, territory: str, fulfilment_id: uuid.UUID, reason: str,
-                           operator_id: str | None = None) -> Written:
+    def _reverse_fulfilment(self, cmd: ReverseFulfilment, call: Call) -> Written:
+        t = cmd.territory
+
         def attempt() -> Written:
-            fulfilment = self.load(Fulfilment, fulfilment_id, territory)
-            match = self.load(Match, fulfilment.match_id, territory)
-            contribution = self.load(Contribution, match.contribution_id, territory)
-            request = self.load(Request, match.request_id, territory)
-            sealed = self._seal_for(request.beneficiary_id, reason)
-            fulfilment.reverse(sealed, match, contribution, request, operator_id=operator_id)
-            return self._save(fulfilment, match, contribution, request)
+            fulfilment = self.load(Fulfilment, cmd.fulfilment_id, t)
+            match, contribution, request = self._loaded_match(t, fulfilment.match_id)
+            self._allow(call, Action.DELIVER, t, lambda: self._match_item(contribution, request))
+            sealed = self._seal_for(request.beneficiary_id, cmd.reason)
+            fulfilment.reverse(sealed, match, contribution, request, operator_id=call.by.id)
+            return self._save(fulfilment, match, contribution, request, claim=call.claim)
         return self._retrying(attempt)
 
-    def withdraw_contribution(self, territory: str, contribution_id: uuid.UUID,
-                              reason: str | None = None,
-                              operator_id: str | None = None) -> Written:
+    def _withdraw_contribution(self, cmd: WithdrawContribution, call: Call) -> Written:
         def attempt() -> Written:
-            contribution = self.load(Contribution, contribution_id, territory)
-            sealed = self._seal_for(contribution.contributor_id, reason)
-            contribution.withdraw(sealed, operator_id=operator_id)
-            return self._save(contribution)
+            contribution = self.load(Contribution, cmd.contribution_id, cmd.territory)
+            self._allow(call, Action.WITHDRAW, cmd.territory,
+                        lambda: self._contribution_item(contribution))
+            sealed = self._seal_for(contribution.contributor_id, cmd.reason)
+            contribution.withdraw(sealed, operator_id=call.by.id)
+            return self._save(contribution, claim=call.claim)
         return self._retrying(attempt)
 
-    def withdraw_request(self, territory: str, request_id: uuid.UUID, reason: str | None = None,
-                         operator_id: str | None = None) -> Written:
+    def _withdraw_request(self, cmd: WithdrawRequest, call: Call) -> Written:
         def attempt() -> Written:
-            request = self.load(Request, request_id, territory)
-            sealed = self._seal_for(request.beneficiary_id, reason)
-            request.withdraw(sealed, operator_id=operator_id)
-            return self._save(request)
+            request = self.load(Request, cmd.request_id, cmd.territory)
+            self._allow(call, Action.WITHDRAW, cmd.territory, lambda: self._request_item(request))
+            sealed = self._seal_for(request.beneficiary_id, cmd.reason)
+            request.withdraw(sealed, operator_id=call.by.id)
+            return self._save(request, claim=call.claim)
         return self._retrying(attempt)
 
-    def expire(self, kind: str, territory: str, item_id: uuid.UUID,
-               operator_id: str | None = EXPIRY_OPERATOR) -> Written:
+    def _expire(self, cmd: Expire, call: Call) -> Written:
         """End an offer past its valid_until or a need past its needed_by."""
-        cls: type[Contribution] | type[Request] = Contribution if kind == "contribution" else Request
+        self._allow(call, Action.WITHDRAW, cmd.territory)
+        cls: type[Contribution] | type[Request] = (
+            Contribution if cmd.kind == "contribution" else Request)
 
         def attempt() -> Written:
-            item = self.load(cls, item_id, territory)
-            item.expire(operator_id=operator_id)
-            return self._save(item)
+            expiring = self.load(cls, cmd.item_id, cmd.territory)
+            expiring.expire(operator_id=call.by.id)
+            return self._save(expiring, claim=call.claim)
         return self._retrying(attempt)
 
     def _existing_or(self, cls: type[A], ident: uuid.UUID, territory: str,
@@ -270,3 +429,23 @@ class LedgerApplication(Application[uuid.UUID]):
                 raise conflict from None
             raise AlreadyExists(str(ident)) from None
 
+
+
+HANDLERS: dict[type[Command], Callable[[LedgerApplication, Any, Call], Written]] = {
+    RegisterTerritory: LedgerApplication._register_territory,
+    DefineTheme: LedgerApplication._define_theme,
+    SetApprovalPolicy: LedgerApplication._set_approval_policy,
+    RegisterActor: LedgerApplication._register_actor,
+    EraseActor: LedgerApplication._erase_actor,
+    Pledge: LedgerApplication._pledge,
+    PostRequest: LedgerApplication._post_request,
+    MakeMatch: LedgerApplication._match,
+    ApproveMatch: LedgerApplication._approve,
+    RejectMatch: LedgerApplication._reject,
+    Fulfil: LedgerApplication._fulfil,
+    CancelMatch: LedgerApplication._cancel_match,
+    ReverseFulfilment: LedgerApplication._reverse_fulfilment,
+    WithdrawContribution: LedgerApplication._withdraw_contribution,
+    WithdrawRequest: LedgerApplication._withdraw_request,
+    Expire: LedgerApplication._expire,
+}

@@ -89,9 +89,15 @@ def up() -> None:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from err
     try:
+        from ledger.apikeys import ensure_admin_key
         from ledger.container import Container
 
-        Container.build(settings, services.database_url, services.kafka_bootstrap).close()
+        container = Container.build(settings, services.database_url, services.kafka_bootstrap)
+        try:
+            _announce_admin_key(ensure_admin_key(container.api_keys, settings.admin_key_path),
+                                settings)
+        finally:
+            container.close()
         supervisor = Supervisor(settings, services.database_url, services.kafka_bootstrap,
                                 settings.data_dir.resolve() / "logs")
         on_stop(supervisor.stop)
@@ -101,6 +107,16 @@ def up() -> None:
     finally:
         services.stop()
         log.info("stopped")
+
+
+def _announce_admin_key(token: str | None, settings: Settings) -> None:
+    """Print a new admin key once; it is kept (0600) for the CLI, never printed again."""
+    if token is None:
+        return
+    path = settings.admin_key_path
+    typer.echo("\n" + "=" * 72 + f"\nAdmin API key (shown once; kept in {path}, mode 0600):\n\n"
+               f"    {token}\n\nUse it as `Authorization: Bearer <key>`; create keys for "
+               "people with `ledger keys create`.\n" + "=" * 72 + "\n")
 
 
 @app.command()
@@ -244,11 +260,103 @@ def audit_verify(territory: Annotated[str | None, typer.Argument()] = None) -> N
 
 
 @app.command()
-def demo(base_url: str = "http://127.0.0.1:8000") -> None:
-    """Load a realistic demo territory through the HTTP API."""
+def demo(base_url: str = "http://127.0.0.1:8000",
+         token: Annotated[str | None, typer.Option(envvar="LEDGER_TOKEN",
+                                                   help="an admin API key")] = None) -> None:
+    """Load a realistic demo territory through the HTTP API (with the admin key)."""
+    from ledger.apikeys import read_admin_key
     from ledger.demo import load_demo
 
-    summary = load_demo(base_url, get_settings().dev_admin_token)
+    settings = get_settings()
+    token = token or read_admin_key(settings.admin_key_path) or settings.dev_admin_token
+    if not token:
+        typer.echo(f"no admin key: start the ledger once with `make run` (it writes "
+                   f"{settings.admin_key_path}), or pass --token", err=True)
+        raise typer.Exit(2)
+    summary = load_demo(base_url, token)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+keys_app = typer.Typer(help="API keys: create, list, revoke (works on the database directly)")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="who or what the key is for")],
+    role: Annotated[str, typer.Option(help="admin, municipality, ets, company, auditor, service")],
+    territory: Annotated[list[str] | None, typer.Option(help="an ISTAT code (repeat for more)")] = None,
+    actor_id: Annotated[str | None, typer.Option(help="the actor an ets or company key acts for")] = None,
+) -> None:
+    """Create a key and print it once, with its token."""
+    import uuid
+
+    from ledger.access import Role
+    from ledger.apikeys import InvalidScope, check_scope
+
+    try:
+        chosen = Role(role)
+        actor = uuid.UUID(actor_id) if actor_id else None
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    container = _container(_status_settings())
+    try:
+        territories = [] if chosen is Role.ADMIN else sorted(set(territory or []))
+        try:
+            check_scope(container.reads, chosen, territories, actor)
+        except InvalidScope as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from err
+        key, token = container.api_keys.create(name, chosen, territories, actor, "cli")
+    finally:
+        container.close()
+    typer.echo(json.dumps(key.public() | {"token": token}, indent=2))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key (never a token), revoked ones included."""
+    container = _container(_status_settings())
+    try:
+        typer.echo(json.dumps([k.public() for k in container.api_keys.list()], indent=2))
+    finally:
+        container.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key at once."""
+    import uuid
+
+    container = _container(_status_settings())
+    try:
+        key = container.api_keys.revoke(uuid.UUID(key_id))
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    finally:
+        container.close()
+    if key is None:
+        typer.echo(f"error: no key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(key.public(), indent=2))
+
+
+master_key_app = typer.Typer(help="The master key that wraps every person's key")
+app.add_typer(master_key_app, name="master-key")
+
+
+@master_key_app.command("rotate")
+def master_key_rotate() -> None:
+    """Wrap every person's key with a new master key, then drop the old one (events untouched)."""
+    _logging(logging.WARNING)
+    settings = _status_settings()
+    container = _container(settings)
+    try:
+        summary = container.keys.rotate_master()
+    finally:
+        container.close()
     typer.echo(json.dumps(summary, indent=2))
 
 

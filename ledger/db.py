@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS subject_keys (
     key bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE subject_keys ADD COLUMN IF NOT EXISTS wrapped_by text;
 CREATE TABLE IF NOT EXISTS erasures (
     subject_id uuid PRIMARY KEY,
     erased_at timestamptz NOT NULL DEFAULT now()

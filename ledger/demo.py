@@ -73,28 +73,24 @@ def load_demo(base_url: str, token: str | None = None) -> dict[str, Any]:
             return result
 
         post("territory", "/v1/territories", TERRITORY)
-        comune = "comune"
         for name, spec in ACTORS:
             body = {k: v for k, v in spec.items() if k != "employer"}
             if "employer" in spec:
                 body["employer_id"] = ids[spec["employer"]]
-            body["operator_id"] = "op-servizi-sociali"
             ids[name] = post(f"actor-{name}", f"/v1/territories/{t}/actors", body)["id"]
         for name, who, spec in CONTRIBUTIONS:
             ids[name] = post(f"pledge-{name}", f"/v1/territories/{t}/contributions",
-                             spec | {"contributor_id": ids[who],
-                                     "operator_id": ids[comune]})["id"]
+                             spec | {"contributor_id": ids[who]})["id"]
         for name, who, spec in REQUESTS:
             ids[name] = post(f"request-{name}", f"/v1/territories/{t}/requests",
-                             spec | {"beneficiary_id": ids[who], "operator_id": ids[comune]})["id"]
+                             spec | {"beneficiary_id": ids[who]})["id"]
         for name, c, r, q in MATCHES:
             ids[name] = post(f"match-{name}", f"/v1/territories/{t}/matches",
-                             {"contribution_id": ids[c], "request_id": ids[r], "quantity": q,
-                              "operator_id": ids[comune]})["id"]
+                             {"contribution_id": ids[c], "request_id": ids[r], "quantity": q})["id"]
         last = 0
         for name, m, q, day in FULFILMENTS:
             result = post(f"fulfil-{name}", f"/v1/territories/{t}/matches/{ids[m]}/fulfilments",
-                          {"quantity": q, "fulfilled_on": day, "operator_id": ids["auser"]})
+                          {"quantity": q, "fulfilled_on": day})
             ids[name] = result["id"]
             last = result["position"]
     return {"territory": t, "ids": ids, "position": last}

@@ -14,7 +14,16 @@ from psycopg.rows import DictRow
 
 class LedgerRecorder(PostgresApplicationRecorder):
     """Marks the Idempotency-Key of the command as committed in the same transaction as its
-    events, so a retry after a crash knows the command took effect and where."""
+    events, so a retry after a crash knows the command took effect and where.
+
+    Why a private hook: eventsourcing passes ``save(**kwargs)`` through to the recorder, but
+    its public API offers no statement to run inside the insert transaction (process
+    recorders get ``tracking``, which records a notification position, not an arbitrary key).
+    Marking the key in a second transaction would reopen the crash window this closes, so
+    this overrides ``_fetch_ids_after_insert_events``, the last step that runs on the insert's
+    cursor; tests/e2e/test_idempotency_crash_window.py fails if a new version moves it.
+    The claim arrives explicitly as the ``idempotency`` keyword of ``Application.save``.
+    """
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow],
                                        stored_events: Sequence[StoredEvent],

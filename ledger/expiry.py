@@ -9,7 +9,8 @@ import logging
 import threading
 from datetime import date
 
-from ledger.application import ConcurrencyConflict, LedgerApplication, NotFound
+from ledger.application import SYSTEM_EXPIRY, ConcurrencyConflict, LedgerApplication, NotFound
+from ledger.commands import Expire
 from ledger.domain import DomainError
 from ledger.projections.queries import Reads
 
@@ -21,7 +22,7 @@ def expire_due(app: LedgerApplication, reads: Reads, today: date | None = None) 
     expired = 0
     for row in reads.due_items((today or date.today()).isoformat()):
         try:
-            app.expire(row["kind"], row["territory"], row["id"])
+            app.handle(Expire(row["territory"], row["kind"], row["id"]), SYSTEM_EXPIRY)
             expired += 1
         except (DomainError, NotFound, ConcurrencyConflict) as err:
             # Already ended, or changed meanwhile: the next round sees the projection's truth.

@@ -7,7 +7,6 @@ scrubs them (see KeyStore.destroy), so no readable personal data survives here.
 from __future__ import annotations
 
 import uuid
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,12 +16,6 @@ from psycopg.types.json import Jsonb
 from ledger.db import Database
 
 STALE_AFTER = timedelta(seconds=30)
-
-# The (scope, key) of the Idempotency-Key the current command runs under, if any: the write
-# service hands it to the event store, which marks it committed with the events.
-CURRENT_CLAIM: ContextVar[tuple[str, str] | None] = ContextVar("idempotency_claim",
-                                                               default=None)
-
 
 @dataclass(frozen=True)
 class Stored:

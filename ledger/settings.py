@@ -19,6 +19,18 @@ class Settings(BaseSettings):
     http_port: int = 8000
     data_dir: Path = Path(".ledger")
     dev_admin_token: str | None = None
+    # The admin key made by the first `ledger up` (default: <data_dir>/admin.key).
+    admin_key_file: Path | None = None
+    # OIDC bearer tokens (all three set to turn it on).
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_role_claim: str = "ledger_role"
+    oidc_territories_claim: str = "ledger_territories"
+    oidc_actor_claim: str = "ledger_actor_id"
+    # Dates of deliveries, offers and needs are days in this zone.
+    timezone: str = "Europe/Rome"
+    master_key_file: Path | None = None  # default: <data_dir>/master.key
 
     topic: str = "ledger.events.v1"
     topic_partitions: int = Field(default=3, ge=1)
@@ -31,6 +43,14 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=2000, ge=1)
     read_wait_seconds: float = 5.0
     expiry_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.admin_key_file or self.data_dir / "admin.key"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_audience and self.oidc_jwks_url)
 
     @property
     def is_production(self) -> bool:

@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from infra.stack import Services, start_services
+from ledger.access import Role
 from ledger.container import Container
 from ledger.settings import Settings
+from tests.support.auth import TerritoryAuth, make_key
 from tests.support.stack import Roles, test_settings
 
 
@@ -50,8 +52,19 @@ def roles(settings: Settings, services: Services, container: Container) -> Itera
 
 
 @pytest.fixture(scope="session")
-def http(roles: Roles) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=roles.base_url, timeout=30) as client:
+def admin_token(container: Container) -> str:
+    return make_key(container.api_keys, Role.ADMIN, [], name="test admin")
+
+
+@pytest.fixture(scope="session")
+def auth(container: Container, admin_token: str) -> TerritoryAuth:
+    return TerritoryAuth(container.api_keys, admin_token)
+
+
+@pytest.fixture(scope="session")
+def http(roles: Roles, auth: TerritoryAuth) -> Iterator[httpx.Client]:
+    """A client signed as each territory's municipal operator (the admin elsewhere)."""
+    with httpx.Client(base_url=roles.base_url, timeout=30, auth=auth) as client:
         yield client
 
 

@@ -1,20 +1,26 @@
-"""Read endpoints: answers come from the projections, after waiting for min_position."""
+"""Read endpoints: answers come from the projections, after waiting for min_position, and
+show each principal what its role may see (ledger/access.py decides)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 
-from api import present
-from api.deps import ContainerDep, Fresh
+from api import models, present
+from api.deps import ContainerDep, Fresh, PrincipalDep
 from api.problems import TYPE_BASE, Problem
-from ledger.application import NotFound
+from ledger import access
+from ledger.access import Action, Principal, Role
+from ledger.application import Forbidden, NotFound
+from ledger.container import Container
 from ledger.domain import BUILT_IN_THEMES
 
-router = APIRouter(prefix="/v1", dependencies=[Fresh])
+READ_PROBLEMS = models.problem_responses(401, 403, 404, 422, 503)
+router = APIRouter(prefix="/v1", responses=READ_PROBLEMS, dependencies=[Fresh])
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
@@ -33,29 +39,70 @@ def _page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
     return {"items": items, "next": nxt}
 
 
-def _territory(c: Any, t: str) -> dict[str, Any]:
+def require(p: Principal, action: Action, t: str, record: access.Item | None = None) -> None:
+    decision = access.decide(p, action, t, record)
+    if decision is access.HIDE:
+        raise NotFound("territory", t)
+    if decision is access.FORBID:
+        raise Forbidden(f"a {p.role.value} key may not {action.value.replace('_', ' ')} this")
+
+
+def _territory(c: Container, t: str) -> dict[str, Any]:
     row = c.reads.territory(t)
     if row is None:
         raise NotFound("territory", t)
     return dict(row)
 
 
-def _item(c: Any, table: str, t: str, ident: uuid.UUID) -> dict[str, Any]:
+def record_of(c: Container, p: Principal, table: str, row: Mapping[str, Any]) -> access.Item:
+    """The record as the rules see it: whose case it is and which company it belongs to
+    (worked out only for the roles whose rights depend on it)."""
+    kind = table.removesuffix("es") if table == "matches" else table.removesuffix("s")
+    if p.role not in access.ACTING_ROLES:
+        return access.Item(kind)
+    people = {row["id"]} if table == "actors" else {
+        row[f] for f in ("contributor_id", "beneficiary_id") if row.get(f)}
+    links = c.reads.actor_links(people)
+    cases = people | {links[x]["case_owner_id"] for x in people if x in links}
+    contributor = links.get(row.get("contributor_id"), {})  # type: ignore[arg-type]
+    companies = ({row["id"], row.get("employer_id")} if table == "actors" else
+                 {row.get("contributor_id"), row.get("employer_id"), contributor.get("employer_id")})
+    return access.item(kind, cases=tuple(cases), companies=tuple(companies))
+
+
+def show(c: Container, p: Principal, request: Request, table: str, t: str,
+         rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    shown = present.present_for(p, table, rows, c.keys, c.reads.actor_links)
+    if shown.opened:
+        c.access_log.record(t, p, shown.opened, request.method, request.url.path)
+    return shown.items
+
+
+def _item(c: Container, p: Principal, request: Request, table: str, t: str,
+          ident: uuid.UUID, action: Action = Action.READ) -> dict[str, Any]:
     row = c.reads.item(table, t, ident)
     if row is None:
         raise NotFound(table.rstrip("s"), ident)
-    return present.present(table, row, c.keys)
+    require(p, action, t, record_of(c, p, table, row))
+    return show(c, p, request, table, t, [row])[0]
 
 
-@router.get("/territories/{t}")
-def get_territory(t: str, c: ContainerDep) -> dict[str, Any]:
+@router.get("/territories/{t}", response_model=models.TerritoryPublic,
+            response_model_exclude_unset=True)
+def get_territory(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
+    require(p, Action.READ, t, access.Item("territory"))
     row = _territory(c, t)
+    policy = None
+    if row.get("required_for"):
+        policy = {"required_for": row["required_for"], "approvers": row["approvers"]}
     return {"id": str(row["id"]), "code": row["code"], "name": row["name"],
-            "registered_at": row["registered_at"].isoformat()}
+            "registered_at": row["registered_at"].isoformat(), "approval_policy": policy}
 
 
-@router.get("/territories/{t}/themes")
-def themes(t: str, c: ContainerDep) -> dict[str, Any]:
+@router.get("/territories/{t}/themes", response_model=models.ThemePage,
+            response_model_exclude_unset=True)
+def themes(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
+    require(p, Action.READ, t, access.Item("themes"))
     _territory(c, t)
     items = [{"code": th.code, "label": th.label, "source": th.source}
              for th in BUILT_IN_THEMES.values()]
@@ -64,28 +111,43 @@ def themes(t: str, c: ContainerDep) -> dict[str, Any]:
     return {"items": items, "next": None}
 
 
-@router.get("/territories/{t}/actors/{actor_id}")
-def get_actor(t: str, actor_id: uuid.UUID, c: ContainerDep) -> dict[str, Any]:
-    return _item(c, "actors", t, actor_id)
+@router.get("/territories/{t}/actors/{actor_id}", response_model=models.ActorPublic,
+            response_model_exclude_unset=True)
+def get_actor(t: str, actor_id: uuid.UUID, c: ContainerDep, p: PrincipalDep,
+              request: Request) -> dict[str, Any]:
+    return _item(c, p, request, "actors", t, actor_id)
 
 
-@router.get("/territories/{t}/actors/{actor_id}/balances")
-def balances(t: str, actor_id: uuid.UUID, c: ContainerDep) -> dict[str, Any]:
-    _item(c, "actors", t, actor_id)
+@router.get("/territories/{t}/actors/{actor_id}/balances", response_model=models.Balances,
+            response_model_exclude_unset=True)
+def balances(t: str, actor_id: uuid.UUID, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
+    row = c.reads.item("actors", t, actor_id)
+    if row is None:
+        raise NotFound("actor", actor_id)
+    require(p, Action.READ_REPORT, t, record_of(c, p, "actors", row))
     rows = c.reads.balances(t, actor_id)
     return {"actor_id": str(actor_id), "balances": [
         {k: r[k] for k in ("resource_kind", "unit", "pledged", "reserved", "delivered",
                            "available", "received", "requested_open")} for r in rows]}
 
 
-@router.get("/territories/{t}/actors/{actor_id}/history")
-def history(t: str, actor_id: uuid.UUID, c: ContainerDep, after: str | None = None,
-            limit: Limit = 100) -> dict[str, Any]:
-    _item(c, "actors", t, actor_id)
+@router.get("/territories/{t}/actors/{actor_id}/history", response_model=models.HistoryPage,
+            response_model_exclude_unset=True)
+def history(t: str, actor_id: uuid.UUID, c: ContainerDep, p: PrincipalDep,
+            after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+    """The actor's facts in order, each with the principal who recorded it. Sealed values
+    (ciphertext) appear only for roles that may read this person's data."""
+    row = c.reads.item("actors", t, actor_id)
+    if row is None:
+        raise NotFound("actor", actor_id)
+    require(p, Action.READ, t, record_of(c, p, "actors", row))
+    sealed_ok = bool(present.readable_subjects(p, {actor_id}, c.reads.actor_links))
     rows = c.reads.history(t, actor_id, _cursor(after), limit)
     items = [{"position": r["position"], "seq": r["seq"], "roles": r["roles"], "type": r["type"],
               "aggregate_id": str(r["aggregate_id"]), "occurred_at": r["occurred_at"].isoformat(),
-              "operator_id": r["operator_id"], "data": r["data"]} for r in rows]
+              "operator_id": r["operator_id"],
+              "data": r["data"] if sealed_ok else {k: v for k, v in r["data"].items()
+                                                   if not k.endswith("_sealed")}} for r in rows]
     return _page(items, limit, "position")
 
 
@@ -93,69 +155,91 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
 Many = Annotated[list[Code] | None, Query(max_length=20)]
 
 
-def _listing(c: Any, table: str, t: str, filters: dict[str, Any], after: str | None,
-             limit: int) -> dict[str, Any]:
+def _listing(c: Container, p: Principal, request: Request, table: str, t: str,
+             filters: dict[str, Any], after: str | None, limit: int) -> dict[str, Any]:
+    kind = {"contributions": "contribution", "requests": "request", "matches": "match"}[table]
+    # A company lists only offers, and only its own and its employees'.
+    party = p.actor_id if p.role is Role.COMPANY and table == "contributions" else None
+    require(p, Action.READ, t, access.item(kind, companies=(party,)))
     _territory(c, t)
-    rows = c.reads.listing(table, t, filters, _cursor(after), limit)
-    items = present.present_many(table, rows, c.keys)
+    rows = c.reads.listing(table, t, filters, _cursor(after), limit, party=party)
     nxt = str(rows[-1]["created_position"]) if len(rows) == limit else None
-    return {"items": items, "next": nxt}
+    return {"items": show(c, p, request, table, t, rows), "next": nxt}
 
 
-@router.get("/territories/{t}/contributions")
-def list_contributions(t: str, c: ContainerDep, status: Many = None, theme: Many = None,
+@router.get("/territories/{t}/contributions", response_model=models.ContributionPage,
+            response_model_exclude_unset=True)
+def list_contributions(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
+                       status: Many = None, theme: Many = None,
                        resource_kind: Many = None, unit: Many = None,
                        contributor_id: uuid.UUID | None = None, employer_id: uuid.UUID | None = None,
                        after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
     """Offers in the order they were pledged; e.g. `status=pledged&status=partly_allocated`
-    lists what can still be matched."""
-    return _listing(c, "contributions", t, {
+    lists what can still be matched. A company key sees its own and its employees' only."""
+    return _listing(c, p, request, "contributions", t, {
         "status": status, "theme": theme, "resource_kind": resource_kind, "unit": unit,
         "contributor_id": contributor_id, "employer_id": employer_id}, after, limit)
 
 
-@router.get("/territories/{t}/requests")
-def list_requests(t: str, c: ContainerDep, status: Many = None, theme: Many = None,
+@router.get("/territories/{t}/requests", response_model=models.RequestPage,
+            response_model_exclude_unset=True)
+def list_requests(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
+                  status: Many = None, theme: Many = None,
                   resource_kind: Many = None, unit: Many = None, urgency: Many = None,
                   beneficiary_id: uuid.UUID | None = None, after: str | None = None,
                   limit: Limit = 100) -> dict[str, Any]:
     """Needs in the order they were posted; e.g. `status=open&status=partly_matched` lists
     what still waits for help."""
-    return _listing(c, "requests", t, {
+    return _listing(c, p, request, "requests", t, {
         "status": status, "theme": theme, "resource_kind": resource_kind, "unit": unit,
         "urgency": urgency, "beneficiary_id": beneficiary_id}, after, limit)
 
 
-@router.get("/territories/{t}/matches")
-def list_matches(t: str, c: ContainerDep, status: Many = None,
-                 contribution_id: uuid.UUID | None = None, request_id: uuid.UUID | None = None,
-                 after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
-    return _listing(c, "matches", t, {"status": status, "contribution_id": contribution_id,
-                                      "request_id": request_id}, after, limit)
+@router.get("/territories/{t}/matches", response_model=models.MatchPage,
+            response_model_exclude_unset=True)
+def list_matches(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
+                 status: Many = None, contribution_id: uuid.UUID | None = None,
+                 request_id: uuid.UUID | None = None, after: str | None = None,
+                 limit: Limit = 100) -> dict[str, Any]:
+    """Matches in the order they were made; `status=proposed` is the approval queue."""
+    return _listing(c, p, request, "matches", t, {
+        "status": status, "contribution_id": contribution_id, "request_id": request_id},
+        after, limit)
 
 
-@router.get("/territories/{t}/contributions/{item_id}")
-def get_contribution(t: str, item_id: uuid.UUID, c: ContainerDep) -> dict[str, Any]:
-    return _item(c, "contributions", t, item_id)
+@router.get("/territories/{t}/contributions/{item_id}", response_model=models.ContributionPublic,
+            response_model_exclude_unset=True)
+def get_contribution(t: str, item_id: uuid.UUID, c: ContainerDep, p: PrincipalDep,
+                     request: Request) -> dict[str, Any]:
+    return _item(c, p, request, "contributions", t, item_id)
 
 
-@router.get("/territories/{t}/requests/{item_id}")
-def get_request(t: str, item_id: uuid.UUID, c: ContainerDep) -> dict[str, Any]:
-    return _item(c, "requests", t, item_id)
+@router.get("/territories/{t}/requests/{item_id}", response_model=models.RequestPublic,
+            response_model_exclude_unset=True)
+def get_request(t: str, item_id: uuid.UUID, c: ContainerDep, p: PrincipalDep,
+                request: Request) -> dict[str, Any]:
+    return _item(c, p, request, "requests", t, item_id)
 
 
-@router.get("/territories/{t}/matches/{item_id}")
-def get_match(t: str, item_id: uuid.UUID, c: ContainerDep) -> dict[str, Any]:
-    return _item(c, "matches", t, item_id)
+@router.get("/territories/{t}/matches/{item_id}", response_model=models.MatchPublic,
+            response_model_exclude_unset=True)
+def get_match(t: str, item_id: uuid.UUID, c: ContainerDep, p: PrincipalDep,
+              request: Request) -> dict[str, Any]:
+    return _item(c, p, request, "matches", t, item_id)
 
 
-@router.get("/territories/{t}/fulfilments/{item_id}")
-def get_fulfilment(t: str, item_id: uuid.UUID, c: ContainerDep) -> dict[str, Any]:
-    return _item(c, "fulfilments", t, item_id)
+@router.get("/territories/{t}/fulfilments/{item_id}", response_model=models.FulfilmentPublic,
+            response_model_exclude_unset=True)
+def get_fulfilment(t: str, item_id: uuid.UUID, c: ContainerDep, p: PrincipalDep,
+                   request: Request) -> dict[str, Any]:
+    return _item(c, p, request, "fulfilments", t, item_id)
 
 
-@router.get("/territories/{t}/audit")
-def audit(t: str, c: ContainerDep, after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+@router.get("/territories/{t}/audit", response_model=models.AuditPage,
+            response_model_exclude_unset=True)
+def audit(t: str, c: ContainerDep, p: PrincipalDep, after: str | None = None,
+          limit: Limit = 100) -> dict[str, Any]:
+    require(p, Action.READ_AUDIT, t)
     _territory(c, t)
     rows = c.reads.audit(t, _cursor(after), limit)
     items = [{"seq": r["seq"], "position": r["position"], "event_id": str(r["event_id"]),
@@ -165,7 +249,24 @@ def audit(t: str, c: ContainerDep, after: str | None = None, limit: Limit = 100)
     return _page(items, limit, "seq")
 
 
-@router.get("/territories/{t}/audit/verify")
-def verify(t: str, c: ContainerDep) -> dict[str, Any]:
+@router.get("/territories/{t}/audit/verify", response_model=models.AuditVerification,
+            response_model_exclude_unset=True)
+def verify(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
+    require(p, Action.READ_AUDIT, t)
     _territory(c, t)
     return c.reads.verify(t)
+
+
+@router.get("/territories/{t}/access-log", response_model=models.AccessLogPage,
+            response_model_exclude_unset=True)
+def access_log(t: str, c: ContainerDep, p: PrincipalDep, subject_id: uuid.UUID | None = None,
+               principal_id: Annotated[str | None, Query(max_length=200)] = None,
+               after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+    """Every response that showed personal data in clear: when, who, whose, which route."""
+    require(p, Action.READ_ACCESS_LOG, t)
+    _territory(c, t)
+    rows = c.access_log.page(t, _cursor(after), limit, subject_id, principal_id)
+    items = [{"id": r["id"], "at": r["at"].isoformat(), "principal_id": r["principal_id"],
+              "principal_role": r["principal_role"], "subject_id": str(r["subject_id"]),
+              "method": r["method"], "route": r["route"]} for r in rows]
+    return _page(items, limit, "id")

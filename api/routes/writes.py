@@ -1,170 +1,207 @@
-"""Write endpoints: build the command, hand it to the write service, present the result."""
+"""Write endpoints: build the command, hand it to the write service with the principal,
+present what it wrote as the principal may see it."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api import present
-from api.deps import ContainerDep, WritesDep
+from api import models, present
+from api.deps import ContainerDep, PrincipalDep, WritesDep
 from api.schemas import (
     ActorCreate,
+    ApprovalPolicyUpdate,
     Cancel,
     ContributionCreate,
-    Erase,
     FulfilmentCreate,
     MatchCreate,
+    Reject,
     RequestCreate,
     Reverse,
     TerritoryCreate,
     ThemeCreate,
     Withdraw,
 )
-from api.writes import Outcome, Writes
-from ledger.application import Written
+from api.writes import Outcome
+from ledger import commands as cmd
+from ledger.access import Principal
+from ledger.application import Claim, Written
 from ledger.container import Container
 from ledger.domain import LedgerAggregate
-from ledger.privacy import KeyStore
 
-router = APIRouter(prefix="/v1")
-
-
-def _outcome(table: str, written: Written, keys: KeyStore) -> Outcome:
-    row = present.aggregate_row(written.aggregate)
-    body = present.present(table, row, keys)
-    subject_field = present.SUBJECT_OF[table]
-    subject = row.get(subject_field) if subject_field else None
-    return Outcome(body, written.position, subject, present.PERSONAL_FIELDS[table])
+WRITE_PROBLEMS = models.problem_responses(401, 403, 404, 409, 422, 503)
+router = APIRouter(prefix="/v1", responses=WRITE_PROBLEMS)
 
 
-def _recover(c: Container, table: str) -> Callable[[uuid.UUID, int], Outcome]:
-    """Present what a command recorded before the API crashed, from the event store."""
+class Presenter:
+    """Presents what a command wrote, for its principal, logging any personal data shown."""
+
+    def __init__(self, c: Container, principal: Principal, request: Request, table: str) -> None:
+        self.c, self.principal, self.request, self.table = c, principal, request, table
+
+    def __call__(self, written: Written) -> Outcome:
+        row = present.aggregate_row(written.aggregate)
+        shown = present.present_for(self.principal, self.table, [row], self.c.keys,
+                                    self.c.reads.actor_links)
+        if shown.opened:
+            self.c.access_log.record(written.aggregate.territory, self.principal, shown.opened,
+                                     self.request.method, self.request.url.path)
+        subject = row.get(present.SUBJECT_OF[self.table])
+        return Outcome(shown.items[0], written.position, subject,
+                       present.PERSONAL_FIELDS[self.table])
+
+    def recover(self, resource_id: uuid.UUID, position: int) -> Outcome:
+        """Present what a command recorded before the API crashed, from the event store."""
+        aggregate: LedgerAggregate = self.c.app.repository.get(resource_id)
+        return self(Written(resource_id, position, aggregate))
+
+
+def _write(c: Container, w: WritesDep, principal: Principal, request: Request, table: str,
+           body: BaseModel | None, command: cmd.Command) -> JSONResponse:
+    """Run a command once per Idempotency-Key and present the item it wrote."""
+    show = Presenter(c, principal, request, table)
+
+    def run(new_id: uuid.UUID, claim: Claim | None) -> Outcome:
+        return show(c.app.handle(command, principal, new_id, claim))
+    return w.run(f"{request.method} {request.url.path}", body, run, show.recover)
+
+
+def _plain(c: Container, w: WritesDep, principal: Principal, request: Request,
+           body: BaseModel, command: cmd.Command,
+           answer: Callable[[uuid.UUID], dict[str, object]]) -> JSONResponse:
+    """A write whose answer is built from the request itself (territories, themes, policy)."""
+    def run(_: uuid.UUID, claim: Claim | None) -> Outcome:
+        written = c.app.handle(command, principal, None, claim)
+        return Outcome(answer(written.id), written.position)
+
     def recover(resource_id: uuid.UUID, position: int) -> Outcome:
-        aggregate: LedgerAggregate = c.app.repository.get(resource_id)
-        return _outcome(table, Written(resource_id, position, aggregate), c.keys)
-    return recover
+        return Outcome(answer(resource_id), position)
+    return w.run(f"{request.method} {request.url.path}", body, run, recover)
 
 
-def _write(c: Container, w: Writes, table: str, scope: str, body: BaseModel | None,
-           command: Callable[[uuid.UUID], Written]) -> JSONResponse:
-    """Run command (given the id a new resource gets) and present the item it wrote."""
-    return w.run(scope, body, lambda new_id: _outcome(table, command(new_id), c.keys),
-                 _recover(c, table))
+@router.post("/territories", status_code=201, response_model=models.TerritoryCreated)
+def create_territory(body: TerritoryCreate, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                     request: Request) -> JSONResponse:
+    return _plain(c, w, p, request, body, cmd.RegisterTerritory(body.code, body.name),
+                  lambda ident: {"id": str(ident), "code": body.code, "name": body.name})
 
 
-@router.post("/territories", status_code=201)
-def create_territory(body: TerritoryCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
-    def run(_: uuid.UUID) -> Outcome:
-        written = c.app.register_territory(body.code, body.name, body.operator_id)
-        return Outcome({"id": str(written.id), "code": body.code, "name": body.name},
-                       written.position)
-    def recover(territory_id: uuid.UUID, position: int) -> Outcome:
-        return Outcome({"id": str(territory_id), "code": body.code, "name": body.name}, position)
-    return w.run("POST /territories", body, run, recover)
+@router.post("/territories/{t}/themes", status_code=201, response_model=models.ThemeCreated)
+def create_theme(t: str, body: ThemeCreate, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                 request: Request) -> JSONResponse:
+    return _plain(c, w, p, request, body, cmd.DefineTheme(t, body.code, body.label),
+                  lambda _: {"id": body.code, "code": body.code, "label": body.label,
+                             "source": "territory"})
 
 
-@router.post("/territories/{t}/themes", status_code=201)
-def create_theme(t: str, body: ThemeCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
-    def run(_: uuid.UUID) -> Outcome:
-        written = c.app.define_theme(t, body.code, body.label, body.operator_id)
-        return Outcome({"id": body.code, "code": body.code, "label": body.label,
-                        "source": "territory"}, written.position)
-    def recover(_: uuid.UUID, position: int) -> Outcome:
-        return Outcome({"id": body.code, "code": body.code, "label": body.label,
-                        "source": "territory"}, position)
-    return w.run(f"POST /territories/{t}/themes", body, run, recover)
+@router.put("/territories/{t}/approval-policy", status_code=201, response_model=models.ApprovalPolicyPublic)
+def set_approval_policy(t: str, body: ApprovalPolicyUpdate, c: ContainerDep, w: WritesDep,
+                        p: PrincipalDep, request: Request) -> JSONResponse:
+    """Regia comunale: matches made by keys of the listed roles wait for `approvers`
+    approvals by distinct municipal operators (never the proposer)."""
+    roles = tuple(sorted({r.value for r in body.required_for}))
+    return _plain(c, w, p, request, body, cmd.SetApprovalPolicy(t, roles, body.approvers),
+                  lambda _: {"territory": t, "required_for": list(roles),
+                             "approvers": body.approvers if roles else 0})
 
 
-@router.post("/territories/{t}/actors", status_code=201)
-def create_actor(t: str, body: ActorCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
-    def command(new_id: uuid.UUID) -> Written:
-        personal = body.personal.model_dump(exclude_none=True) if body.personal else None
-        return c.app.register_actor(new_id, t, body.kind, body.display_name, personal or None,
-                                    body.runts_id, body.employer_id, body.operator_id)
-    return _write(c, w, "actors", f"POST /territories/{t}/actors", body, command)
+@router.post("/territories/{t}/actors", status_code=201, response_model=models.ActorPublic)
+def create_actor(t: str, body: ActorCreate, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                 request: Request) -> JSONResponse:
+    personal = body.personal.model_dump(exclude_none=True) if body.personal else None
+    command = cmd.RegisterActor(t, body.kind, body.display_name, personal or None,
+                                body.runts_id, body.employer_id, body.case_owner_id)
+    return _write(c, w, p, request, "actors", body, command)
 
 
-@router.post("/territories/{t}/actors/{actor_id}/erase", status_code=201)
-def erase_actor(t: str, actor_id: uuid.UUID, c: ContainerDep, w: WritesDep,
-                body: Erase | None = None) -> JSONResponse:
-    def command(_: uuid.UUID) -> Written:
-        return c.app.erase_actor(t, actor_id, body.operator_id if body else None)
-    return _write(c, w, "actors", f"POST /territories/{t}/actors/{actor_id}/erase", body, command)
+@router.post("/territories/{t}/actors/{actor_id}/erase", status_code=201, response_model=models.ActorPublic)
+def erase_actor(t: str, actor_id: uuid.UUID, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                request: Request) -> JSONResponse:
+    """GDPR erasure: the person's key is destroyed, their open offers and needs withdrawn;
+    facts and amounts stay and the person reads as erased."""
+    return _write(c, w, p, request, "actors", None, cmd.EraseActor(t, actor_id))
 
 
-@router.post("/territories/{t}/contributions", status_code=201)
-def pledge(t: str, body: ContributionCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
-    def command(new_id: uuid.UUID) -> Written:
-        return c.app.pledge(
-            new_id, t, body.contributor_id, body.resource_kind, body.unit, body.quantity,
-            body.theme, description=body.description, motivation=body.motivation,
-            paid_time=body.paid_time, employer_id=body.employer_id,
-            valid_until=body.valid_until, project_ref=body.project_ref,
-            operator_id=body.operator_id)
-    return _write(c, w, "contributions", f"POST /territories/{t}/contributions", body, command)
+@router.post("/territories/{t}/contributions", status_code=201, response_model=models.ContributionPublic)
+def pledge(t: str, body: ContributionCreate, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+           request: Request) -> JSONResponse:
+    command = cmd.Pledge(t, body.contributor_id, body.resource_kind, body.unit, body.quantity,
+                         body.theme, body.description, body.motivation, body.paid_time,
+                         body.employer_id, body.valid_until, body.project_ref)
+    return _write(c, w, p, request, "contributions", body, command)
 
 
-@router.post("/territories/{t}/requests", status_code=201)
-def post_request(t: str, body: RequestCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
-    def command(new_id: uuid.UUID) -> Written:
-        return c.app.post_request(
-            new_id, t, body.beneficiary_id, body.resource_kind, body.unit, body.quantity,
-            body.theme, urgency=body.urgency, description=body.description,
-            needed_by=body.needed_by, operator_id=body.operator_id)
-    return _write(c, w, "requests", f"POST /territories/{t}/requests", body, command)
+@router.post("/territories/{t}/requests", status_code=201, response_model=models.RequestPublic)
+def post_request(t: str, body: RequestCreate, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                 request: Request) -> JSONResponse:
+    command = cmd.PostRequest(t, body.beneficiary_id, body.resource_kind, body.unit,
+                              body.quantity, body.theme, body.urgency, body.description,
+                              body.needed_by)
+    return _write(c, w, p, request, "requests", body, command)
 
 
-@router.post("/territories/{t}/matches", status_code=201)
-def create_match(t: str, body: MatchCreate, c: ContainerDep, w: WritesDep) -> JSONResponse:
-    def command(new_id: uuid.UUID) -> Written:
-        return c.app.match(new_id, t, body.contribution_id, body.request_id, body.quantity,
-                           body.operator_id)
-    return _write(c, w, "matches", f"POST /territories/{t}/matches", body, command)
+@router.post("/territories/{t}/matches", status_code=201, response_model=models.MatchPublic)
+def create_match(t: str, body: MatchCreate, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                 request: Request) -> JSONResponse:
+    """Reserves both sides. Under the territory's approval policy a match made by a listed
+    role is `proposed` and cannot be fulfilled until approved."""
+    command = cmd.MakeMatch(t, body.contribution_id, body.request_id, body.quantity)
+    return _write(c, w, p, request, "matches", body, command)
 
 
-@router.post("/territories/{t}/matches/{match_id}/fulfilments", status_code=201)
-def fulfil(t: str, match_id: uuid.UUID, body: FulfilmentCreate, c: ContainerDep,
-           w: WritesDep) -> JSONResponse:
-    def command(new_id: uuid.UUID) -> Written:
-        return c.app.fulfil(new_id, t, match_id, body.quantity, body.fulfilled_on, body.note,
-                            body.operator_id)
-    return _write(c, w, "fulfilments", f"POST /territories/{t}/matches/{match_id}/fulfilments", body, command)
+@router.post("/territories/{t}/matches/{match_id}/approve", status_code=201, response_model=models.MatchPublic)
+def approve_match(t: str, match_id: uuid.UUID, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                  request: Request) -> JSONResponse:
+    """One municipal approval of a proposed match (never by its proposer)."""
+    return _write(c, w, p, request, "matches", None, cmd.ApproveMatch(t, match_id))
 
 
-@router.post("/territories/{t}/matches/{match_id}/cancel", status_code=201)
-def cancel_match(t: str, match_id: uuid.UUID, c: ContainerDep, w: WritesDep,
-                 body: Cancel | None = None) -> JSONResponse:
-    def command(_: uuid.UUID) -> Written:
-        body_ = body or Cancel()
-        return c.app.cancel_match(t, match_id, body_.reason, body_.operator_id)
-    return _write(c, w, "matches", f"POST /territories/{t}/matches/{match_id}/cancel", body, command)
+@router.post("/territories/{t}/matches/{match_id}/reject", status_code=201, response_model=models.MatchPublic)
+def reject_match(t: str, match_id: uuid.UUID, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                 request: Request, body: Reject | None = None) -> JSONResponse:
+    """Rejects a proposed match: what it reserved goes back to both sides."""
+    command = cmd.RejectMatch(t, match_id, body.reason if body else None)
+    return _write(c, w, p, request, "matches", body, command)
 
 
-@router.post("/territories/{t}/fulfilments/{fulfilment_id}/reverse", status_code=201)
-def reverse(t: str, fulfilment_id: uuid.UUID, body: Reverse, c: ContainerDep,
-            w: WritesDep) -> JSONResponse:
-    def command(_: uuid.UUID) -> Written:
-        return c.app.reverse_fulfilment(t, fulfilment_id, body.reason, body.operator_id)
-    return _write(c, w, "fulfilments", f"POST /territories/{t}/fulfilments/{fulfilment_id}/reverse", body, command)
+@router.post("/territories/{t}/matches/{match_id}/fulfilments", status_code=201, response_model=models.FulfilmentPublic)
+def fulfil(t: str, match_id: uuid.UUID, body: FulfilmentCreate, c: ContainerDep, w: WritesDep,
+           p: PrincipalDep, request: Request) -> JSONResponse:
+    command = cmd.Fulfil(t, match_id, body.quantity, body.fulfilled_on, body.note)
+    return _write(c, w, p, request, "fulfilments", body, command)
 
 
-@router.post("/territories/{t}/contributions/{item_id}/withdraw", status_code=201)
+@router.post("/territories/{t}/matches/{match_id}/cancel", status_code=201, response_model=models.MatchPublic)
+def cancel_match(t: str, match_id: uuid.UUID, c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                 request: Request, body: Cancel | None = None) -> JSONResponse:
+    command = cmd.CancelMatch(t, match_id, body.reason if body else None)
+    return _write(c, w, p, request, "matches", body, command)
+
+
+@router.post("/territories/{t}/fulfilments/{fulfilment_id}/reverse", status_code=201,
+             response_model=models.FulfilmentPublic)
+def reverse(t: str, fulfilment_id: uuid.UUID, body: Reverse, c: ContainerDep, w: WritesDep,
+            p: PrincipalDep, request: Request) -> JSONResponse:
+    command = cmd.ReverseFulfilment(t, fulfilment_id, body.reason)
+    return _write(c, w, p, request, "fulfilments", body, command)
+
+
+@router.post("/territories/{t}/contributions/{item_id}/withdraw", status_code=201,
+             response_model=models.ContributionPublic)
 def withdraw_contribution(t: str, item_id: uuid.UUID, c: ContainerDep, w: WritesDep,
+                          p: PrincipalDep, request: Request,
                           body: Withdraw | None = None) -> JSONResponse:
-    def command(_: uuid.UUID) -> Written:
-        body_ = body or Withdraw()
-        return c.app.withdraw_contribution(t, item_id, body_.reason, body_.operator_id)
-    return _write(c, w, "contributions", f"POST /territories/{t}/contributions/{item_id}/withdraw", body, command)
+    command = cmd.WithdrawContribution(t, item_id, body.reason if body else None)
+    return _write(c, w, p, request, "contributions", body, command)
 
 
-@router.post("/territories/{t}/requests/{item_id}/withdraw", status_code=201)
+@router.post("/territories/{t}/requests/{item_id}/withdraw", status_code=201, response_model=models.RequestPublic)
 def withdraw_request(t: str, item_id: uuid.UUID, c: ContainerDep, w: WritesDep,
+                     p: PrincipalDep, request: Request,
                      body: Withdraw | None = None) -> JSONResponse:
-    def command(_: uuid.UUID) -> Written:
-        body_ = body or Withdraw()
-        return c.app.withdraw_request(t, item_id, body_.reason, body_.operator_id)
-    return _write(c, w, "requests", f"POST /territories/{t}/requests/{item_id}/withdraw", body, command)
+    command = cmd.WithdrawRequest(t, item_id, body.reason if body else None)
+    return _write(c, w, p, request, "requests", body, command)

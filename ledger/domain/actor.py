@@ -23,6 +23,8 @@ class Actor(LedgerAggregate):
         personal_sealed: str | None
         runts_id: str | None
         employer_id: UUID | None
+        # The ETS that follows this person (their case worker's organisation), if any.
+        case_owner_id: UUID | None = None
 
     class Erased(Event):
         def apply(self, aggregate: Actor) -> None:
@@ -37,6 +39,7 @@ class Actor(LedgerAggregate):
         personal_sealed: str | None,
         runts_id: str | None,
         employer_id: UUID | None,
+        case_owner_id: UUID | None = None,
     ) -> None:
         super().__init__(territory)
         self.kind = kind
@@ -45,6 +48,7 @@ class Actor(LedgerAggregate):
         self.personal_sealed = personal_sealed
         self.runts_id = runts_id
         self.employer_id = employer_id
+        self.case_owner_id = case_owner_id
         self.erased = False
 
     @classmethod
@@ -59,6 +63,7 @@ class Actor(LedgerAggregate):
         runts_id: str | None = None,
         employer_id: UUID | None = None,
         operator_id: str | None = None,
+        case_owner_id: UUID | None = None,
     ) -> Actor:
         actor_kind = _check_kind(kind)
         if actor_kind in PERSONAL_KINDS:
@@ -82,6 +87,7 @@ class Actor(LedgerAggregate):
             personal_sealed=personal_sealed,
             runts_id=runts_id,
             employer_id=employer_id,
+            case_owner_id=case_owner_id,
         )
 
     def erase(self, operator_id: str | None = None) -> None:
@@ -91,6 +97,11 @@ class Actor(LedgerAggregate):
     def check_not_erased(self) -> None:
         if self.erased:
             raise ActorErasedError(f"actor {self.id} has been erased")
+
+    def check_can_follow_cases(self) -> None:
+        """Only an ETS follows people as its cases."""
+        if self.kind != ActorKind.ETS.value:
+            raise InvalidActorError(f"case owner {self.id} is a {self.kind}, not an ets")
 
     def check_can_employ(self) -> None:
         """Corporate volunteering: the employer named on a contribution or an actor."""
@@ -102,4 +113,5 @@ def _check_kind(kind: str) -> ActorKind:
     try:
         return ActorKind(kind)
     except ValueError:
-        raise InvalidActorError(f"unknown actor kind {kind!r}") from None
+        allowed = ", ".join(k.value for k in ActorKind)
+        raise InvalidActorError(f"unknown actor kind {kind!r} (allowed: {allowed})") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from ledger.domain.errors import (
+    DateInFutureError,
+    DateInPastError,
     InvalidDateError,
     NonPositiveQuantityError,
     UnitNotAllowedForKindError,
@@ -24,7 +26,8 @@ def check_resource(resource_kind: str, unit: str) -> tuple[str, str]:
     try:
         kind = ResourceKind(resource_kind)
     except ValueError:
-        raise UnknownResourceKindError(f"unknown resource kind {resource_kind!r}") from None
+        kinds = ", ".join(k.value for k in ResourceKind)
+        raise UnknownResourceKindError(f"unknown resource kind {resource_kind!r} (allowed: {kinds})") from None
     allowed = UNITS_BY_KIND[kind]
     if unit not in {u.value for u in allowed}:
         names = ", ".join(sorted(u.value for u in allowed))
@@ -39,3 +42,17 @@ def check_iso_date(value: str | None, field: str) -> str | None:
         return date.fromisoformat(value).isoformat()
     except (TypeError, ValueError):
         raise InvalidDateError(f"{field} must be an ISO date (YYYY-MM-DD), got {value!r}") from None
+
+
+def check_not_future(value: str | None, field: str, today: date) -> None:
+    """A delivery recorded after the fact may carry an earlier day, never a later one."""
+    day = check_iso_date(value, field)
+    if day is not None and date.fromisoformat(day) > today:
+        raise DateInFutureError(f"{field} {day} is after today ({today.isoformat()})")
+
+
+def check_not_past(value: str | None, field: str, today: date) -> None:
+    """An offer or a need whose last day is already gone would be born expired."""
+    day = check_iso_date(value, field)
+    if day is not None and date.fromisoformat(day) < today:
+        raise DateInPastError(f"{field} {day} is already past (today is {today.isoformat()})")

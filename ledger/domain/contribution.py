@@ -136,7 +136,8 @@ class Contribution(LedgerAggregate):
             try:
                 motivation = Motivation(motivation).value
             except ValueError:
-                raise InvalidMotivationError(f"unknown motivation {motivation!r}") from None
+                allowed = ", ".join(m.value for m in Motivation)
+                raise InvalidMotivationError(f"unknown motivation {motivation!r} (allowed: {allowed})") from None
         return cls._create(
             cls.Pledged,
             id=id,

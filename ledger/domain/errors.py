@@ -113,5 +113,43 @@ class ActorErasedError(DomainError):
     rule = "actor-erased"
 
 
+class InvalidApprovalPolicyError(InvalidValueError):
+    rule = "invalid-approval-policy"
+
+
+class DateInFutureError(InvalidValueError):
+    """A delivery cannot be recorded for a day that has not come yet."""
+
+    rule = "date-in-future"
+
+
+class DateInPastError(InvalidValueError):
+    """An offer valid until, or a need needed by, a day already gone would be born expired."""
+
+    rule = "date-in-past"
+
+
+class MatchNotApprovedError(DomainError):
+    """A proposed match waits for the Comune's approval before anything is delivered on it."""
+
+    rule = "match-not-approved"
+
+
+class NotProposedError(DomainError):
+    """Only a proposed match can be approved or rejected."""
+
+    rule = "match-not-proposed"
+
+
+class AlreadyApprovedError(DomainError):
+    rule = "already-approved"
+
+
+class SelfApprovalError(DomainError):
+    """Four eyes: the proposer never approves their own proposal."""
+
+    rule = "self-approval"
+
+
 class AggregateMismatchError(ValueError):
     """The aggregates passed together do not reference each other."""

@@ -9,19 +9,28 @@ from ledger.domain.checks import check_positive
 from ledger.domain.contribution import Contribution
 from ledger.domain.errors import (
     AggregateMismatchError,
+    AlreadyApprovedError,
     ItemNotActiveError,
+    MatchNotApprovedError,
+    NotProposedError,
     OverFulfilmentError,
     OverReversalError,
+    SelfApprovalError,
     TerritoryMismatchError,
     UnitMismatchError,
 )
 from ledger.domain.request import Request
 
-OPEN = frozenset({"reserved", "partly_fulfilled", "fulfilled"})
+OPEN = frozenset({"proposed", "reserved", "partly_fulfilled", "fulfilled"})
 
 
 class Match(LedgerAggregate):
-    """Invariant: 0 <= fulfilled <= quantity. While open it holds ``remaining`` on both sides."""
+    """Invariant: 0 <= fulfilled <= quantity. While open it holds ``remaining`` on both sides.
+
+    Under an approval policy a match starts ``proposed``: it already reserves both sides, but
+    nothing is delivered on it until ``approvals_required`` distinct approvers (never the
+    proposer) approve it; a rejection releases it like a cancellation.
+    """
 
     class Event(LedgerAggregate.Event):
         pass
@@ -35,6 +44,12 @@ class Match(LedgerAggregate):
         unit: str
         theme: str
         quantity: int
+
+    class Proposed(Reserved):
+        """A match that waits for approval; the proposer is the event's operator."""
+
+        approvals_required: int
+        status: str
 
     class QuantitiesChanged(Event):
         """Never triggered itself: every later event carries the resulting state."""
@@ -59,6 +74,18 @@ class Match(LedgerAggregate):
         reason_sealed: str | None
         released_quantity: int
 
+    class Approved(QuantitiesChanged):
+        """One approval; ``approvals`` lists every approver so far (operator ids)."""
+
+        approvals: list[str]
+
+        def apply(self, aggregate: Match) -> None:
+            super().apply(aggregate)
+            aggregate.approvals = list(self.approvals)
+
+    class Rejected(Cancelled):
+        pass
+
     def __init__(
         self,
         territory: str,
@@ -70,6 +97,9 @@ class Match(LedgerAggregate):
         unit: str,
         theme: str,
         quantity: int,
+        approvals_required: int = 0,
+        status: str = "reserved",
+        operator_id: str | None = None,
     ) -> None:
         super().__init__(territory)
         self.contribution_id = contribution_id
@@ -81,7 +111,10 @@ class Match(LedgerAggregate):
         self.theme = theme
         self.quantity = quantity
         self.fulfilled = 0
-        self.status = "reserved"
+        self.status = status
+        self.approvals_required = approvals_required
+        self.approvals: list[str] = []
+        self.proposed_by = operator_id if approvals_required else None
 
     @classmethod
     def reserve(
@@ -91,8 +124,12 @@ class Match(LedgerAggregate):
         request: Request,
         quantity: int,
         operator_id: str | None = None,
+        approvals_required: int = 0,
     ) -> Match:
-        """Reserves on both sides; the caller saves all three aggregates together."""
+        """Reserves on both sides; the caller saves all three aggregates together.
+
+        With ``approvals_required`` > 0 the match is proposed and waits for that many approvals.
+        """
         if contribution.territory != request.territory:
             raise TerritoryMismatchError(
                 f"contribution is in {contribution.territory}, request in {request.territory}"
@@ -105,8 +142,11 @@ class Match(LedgerAggregate):
         # Both sides are checked before either is touched, so a refusal changes nothing.
         contribution.check_can_allocate(quantity)
         request.check_can_reserve(quantity)
+        extra: dict[str, object] = {}
+        if approvals_required > 0:
+            extra = {"approvals_required": approvals_required, "status": "proposed"}
         match = cls._create(
-            cls.Reserved,
+            cls.Proposed if extra else cls.Reserved,
             id=id,
             territory=contribution.territory,
             operator_id=operator_id,
@@ -118,6 +158,7 @@ class Match(LedgerAggregate):
             unit=contribution.unit,
             theme=request.theme,
             quantity=quantity,
+            **extra,
         )
         contribution.allocate(id, quantity, operator_id)
         request.reserve(id, quantity, operator_id)
@@ -137,6 +178,11 @@ class Match(LedgerAggregate):
             raise AggregateMismatchError(f"match {self.id} pairs other aggregates")
 
     def check_can_fulfil(self, quantity: int) -> None:
+        if self.status == "proposed":
+            raise MatchNotApprovedError(
+                f"match {self.id} is proposed: it needs {self.approvals_required - len(self.approvals)} "
+                "more approval(s) before anything is delivered on it"
+            )
         if not self.is_open:
             raise ItemNotActiveError(f"match {self.id} is {self.status}")
         check_positive(quantity)
@@ -177,6 +223,33 @@ class Match(LedgerAggregate):
             quantity=quantity,
             to_reservation=to_reservation,
         )
+
+    def check_can_approve(self, approver: str) -> None:
+        if self.status != "proposed":
+            raise NotProposedError(f"match {self.id} is {self.status}, not proposed")
+        if approver == self.proposed_by:
+            raise SelfApprovalError(f"the proposer of match {self.id} cannot approve it")
+        if approver in self.approvals:
+            raise AlreadyApprovedError(f"{approver} has already approved match {self.id}")
+
+    def approve(self, approver: str) -> None:
+        self.check_can_approve(approver)
+        approvals = [*self.approvals, approver]
+        status = "reserved" if len(approvals) >= self.approvals_required else "proposed"
+        self.trigger_event(self.Approved, operator_id=approver, fulfilled=self.fulfilled,
+                           status=status, approvals=approvals)
+
+    def reject(self, reason_sealed: str | None, contribution: Contribution, request: Request,
+               operator_id: str | None = None) -> None:
+        """Releases the whole proposal back to both sides."""
+        self.check_references(contribution, request)
+        if self.status != "proposed":
+            raise NotProposedError(f"match {self.id} is {self.status}, not proposed")
+        self.trigger_event(self.Rejected, operator_id=operator_id, fulfilled=self.fulfilled,
+                           status="rejected", reason_sealed=reason_sealed,
+                           released_quantity=self.quantity)
+        contribution.release(self.id, self.quantity, operator_id)
+        request.release(self.id, self.quantity, operator_id)
 
     def cancel(
         self,

@@ -122,7 +122,8 @@ class Request(LedgerAggregate):
         try:
             urgency = Urgency(urgency).value
         except ValueError:
-            raise InvalidUrgencyError(f"unknown urgency {urgency!r}") from None
+            allowed = ", ".join(u.value for u in Urgency)
+            raise InvalidUrgencyError(f"unknown urgency {urgency!r} (allowed: {allowed})") from None
         return cls._create(
             cls.Posted,
             id=id,

@@ -6,13 +6,19 @@ import re
 from uuid import UUID, uuid5
 
 from ledger.domain.base import LedgerAggregate
-from ledger.domain.errors import InvalidTerritoryCodeError, ThemeAlreadyDefinedError, UnknownThemeError
+from ledger.domain.errors import (
+    InvalidApprovalPolicyError,
+    InvalidTerritoryCodeError,
+    ThemeAlreadyDefinedError,
+    UnknownThemeError,
+)
 from ledger.domain.themes import BUILT_IN_THEMES, Theme, check_territory_theme_code
 
 # Fixed forever: territory ids derive from it, so registering a code twice conflicts.
 TERRITORY_NAMESPACE = UUID("6f1c3a52-8d0e-4b7a-9a43-2f5e1c7d9b10")
 
 ISTAT_CODE = re.compile(r"^[0-9]{6}$")
+MAX_APPROVERS = 5
 
 
 class Territory(LedgerAggregate):
@@ -30,11 +36,23 @@ class Territory(LedgerAggregate):
         def apply(self, aggregate: Territory) -> None:
             aggregate.own_themes[self.code] = self.label
 
+    class ApprovalPolicySet(Event):
+        """Regia comunale: matches made by the listed roles wait for ``approvers`` approvals."""
+
+        required_for: list[str]
+        approvers: int
+
+        def apply(self, aggregate: Territory) -> None:
+            aggregate.approval_required_for = list(self.required_for)
+            aggregate.approvers = self.approvers
+
     def __init__(self, territory: str, code: str, name: str) -> None:
         super().__init__(territory)
         self.code = code
         self.name = name
         self.own_themes: dict[str, str] = {}
+        self.approval_required_for: list[str] = []
+        self.approvers = 0
 
     @staticmethod
     def id_for(code: str) -> UUID:
@@ -54,6 +72,24 @@ class Territory(LedgerAggregate):
             raise ThemeAlreadyDefinedError(f"theme {code!r} is already defined")
         self.trigger_event(self.ThemeDefined, code=code, label=label, operator_id=operator_id)
 
+    def set_approval_policy(self, required_for: list[str], approvers: int,
+                            operator_id: str | None = None) -> None:
+        roles = sorted(set(required_for))
+        if any(not isinstance(r, str) or not r for r in roles):
+            raise InvalidApprovalPolicyError("required_for lists role names")
+        if isinstance(approvers, bool) or not isinstance(approvers, int) or not 0 <= approvers <= MAX_APPROVERS:
+            raise InvalidApprovalPolicyError(
+                f"approvers must be an integer from 0 to {MAX_APPROVERS}, got {approvers!r}"
+            )
+        if roles and approvers == 0:
+            raise InvalidApprovalPolicyError("a policy that requires approval needs at least one approver")
+        self.trigger_event(self.ApprovalPolicySet, required_for=roles, approvers=approvers if roles else 0,
+                           operator_id=operator_id)
+
+    def approvals_required(self, role: str) -> int:
+        """How many distinct approvals a match made by ``role`` needs before it can be fulfilled."""
+        return self.approvers if role in self.approval_required_for else 0
+
     def themes(self) -> list[Theme]:
         own = [Theme(code, label, "territory") for code, label in self.own_themes.items()]
         return [*BUILT_IN_THEMES.values(), *own]
@@ -66,4 +102,7 @@ class Territory(LedgerAggregate):
 
     def check_theme(self, code: str) -> None:
         if not self.knows_theme(code):
-            raise UnknownThemeError(f"theme {code!r} is not in the catalogue of territory {self.code}")
+            raise UnknownThemeError(
+                f"theme {code!r} is not in the catalogue of territory {self.code} "
+                f"(allowed: {', '.join(self.theme_codes())})"
+            )

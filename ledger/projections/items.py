@@ -17,14 +17,15 @@ from ledger.projections.records import Record
 CREATION_COLUMNS: dict[str, tuple[str, ...]] = {
     "territories": ("code", "name"),
     "actors": ("kind", "display_name", "display_name_sealed", "personal_sealed", "runts_id",
-               "employer_id"),
+               "employer_id", "case_owner_id"),
     "contributions": ("contributor_id", "employer_id", "resource_kind", "unit", "quantity",
                       "theme", "description_sealed", "motivation", "paid_time", "valid_until",
                       "project_ref", "operator_id", "status"),
     "requests": ("beneficiary_id", "resource_kind", "unit", "quantity", "theme", "urgency",
                  "description_sealed", "needed_by", "operator_id", "status"),
     "matches": ("contribution_id", "request_id", "contributor_id", "beneficiary_id",
-                "resource_kind", "unit", "theme", "quantity", "operator_id", "status"),
+                "resource_kind", "unit", "theme", "quantity", "operator_id", "status",
+                "approvals_required"),
     "fulfilments": ("match_id", "contribution_id", "request_id", "contributor_id",
                     "beneficiary_id", "employer_id", "resource_kind", "unit", "theme",
                     "quantity", "fulfilled_on", "note_sealed", "operator_id"),
@@ -33,7 +34,8 @@ INITIAL_STATUS = {"contributions": "pledged", "requests": "open", "matches": "re
 STATE_COLUMNS: dict[str, tuple[str, ...]] = {
     "contributions": ("reserved", "delivered", "taken_back", "status"),
     "requests": ("reserved", "received", "taken_back", "status"),
-    "matches": ("fulfilled", "status"),
+    "matches": ("fulfilled", "status", "approvals"),
+    "territories": ("required_for", "approvers"),
     "fulfilments": ("reversed", "reversal_reason_sealed"),
     "actors": ("erased",),
 }
@@ -52,6 +54,8 @@ def state_after(table: str, record: Record) -> dict[str, Any]:
         cols["end_reason_sealed"] = data.get("reason_sealed")
     elif record.name == "match.cancelled":
         cols["cancel_reason_sealed"] = data.get("reason_sealed")
+    elif record.name == "match.rejected":
+        cols["reject_reason_sealed"] = data.get("reason_sealed")
     elif record.name == "actor.erased":
         cols["erased"] = True
     return cols
@@ -75,6 +79,10 @@ class ItemBatch:
             row = {c: record.data.get(c) for c in CREATION_COLUMNS[table]}
             if table in INITIAL_STATUS:
                 row["status"] = record.data.get("status") or INITIAL_STATUS[table]
+            if table == "matches":
+                row["approvals_required"] = row["approvals_required"] or 0
+                if row["approvals_required"]:
+                    row["proposed_by"] = row["operator_id"]
             if table in ("territories", "actors"):
                 row["registered_at"] = record.time
             else:

@@ -58,12 +58,17 @@ class Reads:
         return int(row["p"]) if row else 0
 
     def listing(self, table: str, territory: str, filters: dict[str, Any], after: int,
-                limit: int) -> list[Row]:
+                limit: int, party: uuid.UUID | None = None) -> list[Row]:
         """A page of contributions, requests or matches in the order they were created;
-        filter values are lists (any of) or single values."""
+        filter values are lists (any of) or single values. ``party``: only offers given by
+        that actor or by its employees."""
         assert table in {"contributions", "requests", "matches"}
         where, params = ["territory = %(t)s", "created_position > %(after)s"], {
             "t": territory, "after": after, "l": limit}
+        if party is not None:
+            assert table == "contributions"
+            where.append("(contributor_id = %(party)s OR employer_id = %(party)s)")
+            params["party"] = party
         for name, value in filters.items():
             if value is None or value == []:
                 continue
@@ -81,6 +86,25 @@ class Reads:
             "(SELECT 'request', territory, id FROM {s}.requests"
             "  WHERE needed_by < %(d)s AND status NOT IN ('withdrawn', 'expired', 'met')"
             "  LIMIT %(l)s)", {"d": today, "l": limit})
+
+    def open_items(self, territory: str, actor_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
+        """An actor's offers and needs that have not ended (erasure withdraws them)."""
+        rows = self._all(
+            "SELECT 'contribution' AS kind, id FROM {s}.contributions WHERE territory = %(t)s"
+            "  AND contributor_id = %(a)s AND status NOT IN ('withdrawn', 'expired', 'fulfilled')"
+            " UNION ALL "
+            "SELECT 'request', id FROM {s}.requests WHERE territory = %(t)s"
+            "  AND beneficiary_id = %(a)s AND status NOT IN ('withdrawn', 'expired', 'met')",
+            {"t": territory, "a": actor_id})
+        return [(r["kind"], r["id"]) for r in rows]
+
+    def actor_links(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, Row]:
+        """Who follows and who employs each of these actors (for ownership decisions)."""
+        if not ids:
+            return {}
+        rows = self._all("SELECT id, case_owner_id, employer_id FROM {s}.actors "
+                         "WHERE id = ANY(%(ids)s)", {"ids": list(ids)})
+        return {r["id"]: r for r in rows}
 
     def territory(self, code: str) -> Row | None:
         return self._one("SELECT * FROM {s}.territories WHERE code = %(t)s", {"t": code})

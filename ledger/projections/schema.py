@@ -76,6 +76,16 @@ CREATE TABLE IF NOT EXISTS {s}.audit (
     occurred_at timestamptz NOT NULL, operator_id text, hash text NOT NULL,
     prev_hash text NOT NULL, record text NOT NULL,
     PRIMARY KEY (territory, seq));
+
+ALTER TABLE {s}.territories ADD COLUMN IF NOT EXISTS required_for text[];
+ALTER TABLE {s}.territories ADD COLUMN IF NOT EXISTS approvers int;
+ALTER TABLE {s}.actors ADD COLUMN IF NOT EXISTS case_owner_id uuid;
+CREATE INDEX IF NOT EXISTS actors_case_owner ON {s}.actors (case_owner_id);
+ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS approvals_required int NOT NULL DEFAULT 0;
+ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS approvals text[] NOT NULL DEFAULT '{}';
+ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS proposed_by text;
+ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS reject_reason_sealed text;
+CREATE INDEX IF NOT EXISTS matches_listing ON {s}.matches (territory, created_position);
 """
 
 GENERATION_TABLE = """

@@ -9,7 +9,10 @@ import sys
 import httpx
 import psycopg
 
+from ledger.apikeys import ensure_admin_key, read_admin_key
+from ledger.container import Container
 from ledger.demo import TERRITORY, load_demo
+from ledger.settings import Settings
 from tests.support.stack import Roles
 
 
@@ -20,11 +23,17 @@ def _stored(database_url: str) -> int:
     return int(row[0])
 
 
-def test_demo_loads_once(roles: Roles, http: httpx.Client) -> None:
-    first = load_demo(roles.base_url)
+def test_demo_loads_once(roles: Roles, http: httpx.Client, container: Container,
+                         settings: Settings) -> None:
+    # The admin key that `ledger up` keeps in the data directory; the CLI finds it by itself.
+    ensure_admin_key(container.api_keys, settings.admin_key_path)
+    token = read_admin_key(settings.admin_key_path)
+    assert token
+    first = load_demo(roles.base_url, token)
     stored = _stored(roles.database_url)
+    env = {k: v for k, v in roles.env().items() if k != "LEDGER_TOKEN"}
     again = subprocess.run([sys.executable, "-m", "ledger.cli", "demo", "--base-url",
-                            roles.base_url], env=roles.env(), capture_output=True, text=True,
+                            roles.base_url], env=env, capture_output=True, text=True,
                            timeout=120)
     assert again.returncode == 0, again.stderr
     assert _stored(roles.database_url) == stored

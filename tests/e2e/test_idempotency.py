@@ -13,6 +13,7 @@ import httpx
 import psycopg
 
 from consumers.audit import read_topic
+from tests.support.auth import TerritoryAuth
 from tests.support.stack import Roles, territory_code
 
 
@@ -67,7 +68,7 @@ def _scenario(code: str, ids: dict[str, str]) -> list[tuple[str, str, dict[str, 
 
 
 def test_same_key_same_body_replays_and_records_nothing_even_across_a_restart(
-        http: httpx.Client, roles: Roles) -> None:
+        http: httpx.Client, roles: Roles, auth: TerritoryAuth) -> None:
     code = territory_code()
     prefix = uuid.uuid4().hex
     assert _send(http, "/v1/territories", {"code": code, "name": "Voghera"},
@@ -111,7 +112,7 @@ def test_same_key_same_body_replays_and_records_nothing_even_across_a_restart(
     roles.stop("api")
     roles.start("api")
     roles.wait_ready()
-    with httpx.Client(base_url=roles.base_url, timeout=30) as fresh:
+    with httpx.Client(base_url=roles.base_url, timeout=30, auth=auth) as fresh:
         for name, (path, body, first) in sent.items():
             retry = _send(fresh, path, body, f"{prefix}-{name}")
             assert retry.status_code == 201, retry.text
@@ -121,7 +122,8 @@ def test_same_key_same_body_replays_and_records_nothing_even_across_a_restart(
     assert _records(roles, code) == on_topic
 
 
-def test_concurrent_duplicates_record_once(http: httpx.Client, roles: Roles) -> None:
+def test_concurrent_duplicates_record_once(http: httpx.Client, roles: Roles,
+                                          auth: TerritoryAuth) -> None:
     code = territory_code()
     base = f"/v1/territories/{code}"
     assert http.post("/v1/territories", json={"code": code, "name": "Crema"}).status_code == 201
@@ -130,7 +132,7 @@ def test_concurrent_duplicates_record_once(http: httpx.Client, roles: Roles) -> 
     start = threading.Barrier(6)
 
     def send(_: int) -> httpx.Response:
-        with httpx.Client(base_url=roles.base_url, timeout=30) as client:
+        with httpx.Client(base_url=roles.base_url, timeout=30, auth=auth) as client:
             start.wait()
             return _send(client, f"{base}/actors", body, key)
 

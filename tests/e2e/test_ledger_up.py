@@ -1,5 +1,7 @@
 """`ledger up` (what `make run` runs): serves health and readiness, stops every process it
-started on Ctrl-C, and a second start resumes on the same data."""
+started on Ctrl-C, and a second start resumes on the same data. The first start makes an
+admin key, prints it once and keeps it (0600); the second prints none and the key still works;
+without a key every /v1 call is 401."""
 
 from __future__ import annotations
 
@@ -66,10 +68,26 @@ def test_up_serves_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     try:
         _wait_ready(base, proc)
         assert httpx.get(base + "/healthz").status_code == 200
-        created = httpx.post(base + "/v1/territories", json={"code": "019035", "name": "Crema"})
+        key_file = data_dir / "admin.key"
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        token = key_file.read_text().strip()
+        assert token.startswith("lk_")
+        assert (data_dir.parent / "up.log").read_text().count(token) == 1  # printed once
+        for path in ("/v1/me", "/v1/territories/019035", "/v1/keys"):
+            refused = httpx.get(base + path)
+            assert refused.status_code == 401, (path, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.headers["www-authenticate"] == "Bearer"
+        assert httpx.get(base + "/v1/me", headers={"Authorization": "Bearer lk_nope"}
+                         ).status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(base + "/v1/me", headers=auth).json()["role"] == "admin"
+        created = httpx.post(base + "/v1/territories", json={"code": "019035", "name": "Crema"},
+                             headers=auth)
         assert created.status_code == 201
         position = created.json()["position"]
-        seen = httpx.get(base + "/v1/territories/019035", params={"min_position": position})
+        seen = httpx.get(base + "/v1/territories/019035", params={"min_position": position},
+                         headers=auth)
         assert seen.status_code == 200
     finally:
         _interrupt(proc)
@@ -78,9 +96,12 @@ def test_up_serves_stops_cleanly_and_resumes(tmp_path: Path) -> None:
     proc = _start(data_dir, port, kafka, controller)
     try:
         _wait_ready(base, proc)
-        again = httpx.get(base + "/v1/territories/019035")
+        assert key_file.read_text().strip() == token
+        assert (data_dir.parent / "up.log").read_text().count("lk_") == 1  # no new key printed
+        again = httpx.get(base + "/v1/territories/019035", headers=auth)
         assert again.status_code == 200 and again.json()["name"] == "Crema"
-        dup = httpx.post(base + "/v1/territories", json={"code": "019035", "name": "Crema"})
+        dup = httpx.post(base + "/v1/territories", json={"code": "019035", "name": "Crema"},
+                         headers=auth)
         assert dup.status_code == 409
     finally:
         _interrupt(proc)

@@ -161,7 +161,7 @@ def test_personal_data_is_sealed_everywhere_and_erasure_shreds_it(
     assert before["balances"]
     _scan_everything(roles, code, secrets, ets_name)
 
-    erased = http.post(f"{base}/actors/{cid}/erase", json={"operator_id": "dpo"})
+    erased = http.post(f"{base}/actors/{cid}/erase")
     assert erased.status_code == 201, erased.text
     position = erased.json()["position"]
     assert erased.json()["erased"] is True
@@ -171,8 +171,12 @@ def test_personal_data_is_sealed_everywhere_and_erasure_shreds_it(
     actor = http.get(f"{base}/actors/{cid}", params={"min_position": position}).json()
     assert actor["erased"] is True and actor["personal"] is None
     assert actor["display_name"] not in (None, secrets["display_name"])
-    assert http.get(f"{base}/actors/{cid}/balances").json() == before
+    # Facts and amounts stay; what the person still asked for is closed with the erasure.
+    after = http.get(f"{base}/actors/{cid}/balances").json()
+    assert after == before | {"balances": [b | {"requested_open": 0} for b in before["balances"]]}
+    assert any(b["requested_open"] for b in before["balances"])
     request_now = http.get(f"{base}/requests/{need['id']}").json()
+    assert request_now["status"] == "withdrawn"
     assert request_now["description"] is None
     assert (request_now["quantity"], request_now["reserved"], request_now["received"]) == \
         (300, 150, 90)

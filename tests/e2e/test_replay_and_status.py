@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests.support.auth import TerritoryAuth
 from tests.support.scenario import Territory, build_scenario
 from tests.support.stack import Roles
 
@@ -36,7 +37,8 @@ def scenario(http: httpx.Client) -> tuple[Territory, dict[str, str]]:
 
 
 def test_replay_switches_schema_while_the_api_keeps_answering(
-        http: httpx.Client, roles: Roles, scenario: tuple[Territory, dict[str, str]]) -> None:
+        http: httpx.Client, roles: Roles, scenario: tuple[Territory, dict[str, str]],
+        auth: TerritoryAuth) -> None:
     t, ids = scenario
     people = list(t.actors.values())
     expected = {a: t.get(f"/actors/{a}/balances") for a in people}
@@ -47,7 +49,7 @@ def test_replay_switches_schema_while_the_api_keeps_answering(
     stop = threading.Event()
 
     def read_meanwhile() -> None:
-        with httpx.Client(base_url=roles.base_url, timeout=30) as client:
+        with httpx.Client(base_url=roles.base_url, timeout=30, auth=auth) as client:
             i = 0
             while not stop.is_set():
                 actor = people[i % len(people)]

@@ -8,6 +8,8 @@ from collections import defaultdict
 import httpx
 import pytest
 
+from ledger.container import Container
+from tests.support.auth import TerritoryAuth
 from tests.support.scenario import Territory, build_scenario
 
 
@@ -102,7 +104,7 @@ def test_history_is_ordered_and_pages_without_loss(
     assert pairs >= {(ids["c_maria"], "employer"), (ids["c_acme_money"], "contributor")}
 
 
-def test_audit_pages_and_verifies(http: httpx.Client,
+def test_audit_pages_and_verifies(http: httpx.Client, auth: TerritoryAuth, container: Container,
                                   scenario: tuple[Territory, dict[str, str]]) -> None:
     t, _ = scenario
     items, after, pages = [], None, 0
@@ -120,7 +122,13 @@ def test_audit_pages_and_verifies(http: httpx.Client,
     assert [i["position"] for i in items] == sorted(i["position"] for i in items)
     assert items[-1]["position"] == t.position
     assert len({i["event_id"] for i in items}) == len(items)
-    assert {i["operator_id"] for i in items} >= {"op-comune", "op-ets"}
+    # Who acted is the authenticated key: the admin registered the territory, the Comune's
+    # operator everything else.
+    admin = container.api_keys.authenticate(auth.admin_token)
+    comune = container.api_keys.authenticate(auth.token_for(f"/v1/territories/{t.code}"))
+    assert admin and comune
+    assert items[0]["operator_id"] == str(admin.id)
+    assert {i["operator_id"] for i in items[1:]} == {str(comune.id)}
 
     verified = t.get("/audit/verify")
     assert verified["verified"] is True

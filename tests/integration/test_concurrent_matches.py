@@ -14,9 +14,12 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
+from ledger.access import Principal, Role
 from ledger.application import ConcurrencyConflict
+from ledger.commands import MakeMatch, Pledge, PostRequest, RegisterActor, RegisterTerritory
 from ledger.container import Container
 from ledger.domain import Contribution, Match, OverAllocationError, Request
+from tests.support.auth import ADMIN, bearer, make_key
 from tests.support.stack import Roles, territory_code
 
 THREADS = 8
@@ -28,15 +31,15 @@ EACH = 7  # 8 x 4 x 7 = 224 asked for, at most 14 x 7 = 98 fit
 def _setup(container: Container, requests: int) -> tuple[str, uuid.UUID, list[uuid.UUID]]:
     app = container.app
     code = territory_code()
-    app.register_territory(code, "Voghera")
+    app.handle(RegisterTerritory(code, "Voghera"), ADMIN)
     giver, taker = uuid.uuid4(), uuid.uuid4()
-    app.register_actor(giver, code, "ets", "Auser Voghera", None)
-    app.register_actor(taker, code, "ets", "Caritas Voghera", None)
+    app.handle(RegisterActor(code, "ets", "Auser Voghera"), ADMIN, giver)
+    app.handle(RegisterActor(code, "ets", "Caritas Voghera"), ADMIN, taker)
     contribution = uuid.uuid4()
-    app.pledge(contribution, code, giver, "time", "minute", PLEDGE, "cts.a")
+    app.handle(Pledge(code, giver, "time", "minute", PLEDGE, "cts.a"), ADMIN, contribution)
     request_ids = [uuid.uuid4() for _ in range(requests)]
     for request_id in request_ids:
-        app.post_request(request_id, code, taker, "time", "minute", 10_000, "cts.a")
+        app.handle(PostRequest(code, taker, "time", "minute", 10_000, "cts.a"), ADMIN, request_id)
     return code, contribution, request_ids
 
 
@@ -73,9 +76,10 @@ def test_concurrent_matches_through_the_write_service(container: Container) -> N
         for attempt in range(ATTEMPTS):
             match_id = uuid.uuid4()
             try:
-                container.app.match(match_id, code, contribution,
-                                    request_ids[(n + attempt) % len(request_ids)], EACH,
-                                    operator_id=f"op-{n}")
+                container.app.handle(MakeMatch(code, contribution,
+                                               request_ids[(n + attempt) % len(request_ids)], EACH),
+                                     Principal(f"op-{n}", f"operator {n}", Role.MUNICIPALITY,
+                                               frozenset({code})), match_id)
                 results.append((match_id, "won"))
             except OverAllocationError:
                 results.append((match_id, "over-allocation"))
@@ -98,14 +102,16 @@ def test_concurrent_matches_over_http(container: Container, roles: Roles) -> Non
     code, contribution, request_ids = _setup(container, requests=1)
     start = threading.Barrier(THREADS)
 
+    tokens = [make_key(container.api_keys, Role.MUNICIPALITY, [code]) for _ in range(THREADS)]
+
     def operator(n: int) -> list[httpx.Response]:
         answers = []
-        with httpx.Client(base_url=roles.base_url, timeout=30) as client:
+        with httpx.Client(base_url=roles.base_url, timeout=30, headers=bearer(tokens[n])) as client:
             start.wait()
             for _ in range(ATTEMPTS):
                 answers.append(client.post(f"/v1/territories/{code}/matches", json={
                     "contribution_id": str(contribution), "request_id": str(request_ids[0]),
-                    "quantity": EACH, "operator_id": f"op-{n}"}))
+                    "quantity": EACH}))
         return answers
 
     with ThreadPoolExecutor(THREADS) as pool:
@@ -138,7 +144,7 @@ def test_a_conflict_that_outlasts_the_retries_is_a_conflict(container: Container
 
     monkeypatch.setattr(container.app, "save", always_beaten)
     with pytest.raises(ConcurrencyConflict):
-        container.app.match(uuid.uuid4(), code, contribution, request_ids[0], EACH)
+        container.app.handle(MakeMatch(code, contribution, request_ids[0], EACH), ADMIN)
     assert len(attempts) > 1  # it did reload and retry before giving up
     monkeypatch.undo()
     assert container.app.load(Contribution, contribution, code).reserved == 0

@@ -19,9 +19,21 @@ from consumers.replay import rebuild
 from consumers.topic import partition_for
 from infra.stack import Services
 from ledger.application import LedgerApplication
+from ledger.commands import (
+    CancelMatch,
+    Fulfil,
+    MakeMatch,
+    Pledge,
+    PostRequest,
+    RegisterActor,
+    RegisterTerritory,
+    ReverseFulfilment,
+    WithdrawRequest,
+)
 from ledger.domain.errors import DomainError
 from ledger.records import event_id
 from ledger.settings import Settings
+from tests.support.auth import ADMIN
 from tests.support.isolated import Isolated, isolated_stack
 from tests.support.stack import territory_code
 
@@ -36,21 +48,21 @@ def load(app: LedgerApplication, codes: list[str], rounds: int, errors: list[Bas
     try:
         actors = {}
         for code in codes:
-            app.register_territory(code, f"Ambito {code}")
-            actors[code] = [app.register_actor(uuid.uuid4(), code, kind, name, None).id
+            app.handle(RegisterTerritory(code, f"Ambito {code}"), ADMIN)
+            actors[code] = [app.handle(RegisterActor(code, kind, name), ADMIN, uuid.uuid4()).id
                             for kind, name in (("ets", "Auser"), ("company", "Acme"))]
         for i in range(rounds):
             code = codes[i % len(codes)]
             giver, taker = actors[code]
-            c = app.pledge(uuid.uuid4(), code, giver, "time", "minute", 100, "cts.a").id
-            r = app.post_request(uuid.uuid4(), code, taker, "time", "minute", 100, "cts.a").id
-            m = app.match(uuid.uuid4(), code, c, r, 60).id
-            f1 = app.fulfil(uuid.uuid4(), code, m, 20).id
-            app.fulfil(uuid.uuid4(), code, m, 10)
-            app.reverse_fulfilment(code, f1, "recorded twice")
-            app.cancel_match(code, m, "moved away")
+            c = app.handle(Pledge(code, giver, "time", "minute", 100, "cts.a"), ADMIN).id
+            r = app.handle(PostRequest(code, taker, "time", "minute", 100, "cts.a"), ADMIN).id
+            m = app.handle(MakeMatch(code, c, r, 60), ADMIN).id
+            f1 = app.handle(Fulfil(code, m, 20), ADMIN).id
+            app.handle(Fulfil(code, m, 10), ADMIN)
+            app.handle(ReverseFulfilment(code, f1, "recorded twice"), ADMIN)
+            app.handle(CancelMatch(code, m, "moved away"), ADMIN)
             try:
-                app.withdraw_request(code, r)
+                app.handle(WithdrawRequest(code, r), ADMIN)
             except DomainError as err:  # never expected: the test fails on it below
                 errors.append(err)
     except BaseException as err:  # noqa: BLE001 - reported by the test thread

@@ -7,9 +7,11 @@ import time
 import uuid
 from datetime import date, timedelta
 
+from ledger.commands import Fulfil, MakeMatch, Pledge, PostRequest, RegisterActor, RegisterTerritory
 from ledger.container import Container
 from ledger.domain import Contribution, Request
 from ledger.expiry import expire_due
+from tests.support.auth import ADMIN
 from tests.support.stack import territory_code
 
 
@@ -21,24 +23,29 @@ def _wait_projected(container: Container, territory: str, position: int) -> None
 
 
 def test_due_items_expire_and_matches_survive(container: Container, roles: object) -> None:
+    """Items are created valid until tomorrow (a past date is refused at creation), then
+    expiry runs as if it were two days later."""
     app, code = container.app, territory_code()
-    yesterday, next_week = (date.today() - timedelta(days=1)), (date.today() + timedelta(days=7))
-    app.register_territory(code, "Rovigo")
-    giver = app.register_actor(uuid.uuid4(), code, "ets", "Emporio Solidale", None).id
-    taker = app.register_actor(uuid.uuid4(), code, "household", "Famiglia R.", None).id
-    old = app.pledge(uuid.uuid4(), code, giver, "goods", "item", 10, "cts.u",
-                     valid_until=yesterday.isoformat()).id
-    fresh = app.pledge(uuid.uuid4(), code, giver, "goods", "item", 5, "cts.u",
-                       valid_until=next_week.isoformat()).id
-    need = app.post_request(uuid.uuid4(), code, taker, "goods", "item", 8, "cts.u",
-                            needed_by=yesterday.isoformat()).id
-    match = app.match(uuid.uuid4(), code, old, need, 3).id
-    last = app.fulfil(uuid.uuid4(), code, match, 1)
+    tomorrow, next_week = (date.today() + timedelta(days=1)), (date.today() + timedelta(days=7))
+    later = date.today() + timedelta(days=2)
+    app.handle(RegisterTerritory(code, "Rovigo"), ADMIN)
+    giver = app.handle(RegisterActor(code, "ets", "Emporio Solidale"), ADMIN, uuid.uuid4()).id
+    taker = app.handle(RegisterActor(code, "household", "Famiglia R."), ADMIN, uuid.uuid4()).id
+    old = app.handle(Pledge(code, giver, "goods", "item", 10, "cts.u",
+                            valid_until=tomorrow.isoformat()), ADMIN).id
+    fresh = app.handle(Pledge(code, giver, "goods", "item", 5, "cts.u",
+                              valid_until=next_week.isoformat()), ADMIN).id
+    need = app.handle(PostRequest(code, taker, "goods", "item", 8, "cts.u",
+                                  needed_by=tomorrow.isoformat()), ADMIN).id
+    match = app.handle(MakeMatch(code, old, need, 3), ADMIN).id
+    last = app.handle(Fulfil(code, match, 1), ADMIN)
     _wait_projected(container, code, last.position)
 
-    due = {row["id"] for row in container.reads.due_items(date.today().isoformat())}
+    assert not {old, need} & {row["id"] for row in container.reads.due_items(
+        date.today().isoformat())}
+    due = {row["id"] for row in container.reads.due_items(later.isoformat())}
     assert {old, need} <= due and fresh not in due
-    assert expire_due(container.app, container.reads) >= 2
+    assert expire_due(container.app, container.reads, later) >= 2
 
     offer = app.load(Contribution, old, code)
     assert (offer.status, offer.pledged, offer.reserved, offer.delivered) == ("expired", 3, 2, 1)
@@ -47,6 +54,6 @@ def test_due_items_expire_and_matches_survive(container: Container, roles: objec
         ("expired", 3, 2, 1)
     assert app.load(Contribution, fresh, code).status == "pledged"
     # The match made before expiry can still be honoured.
-    app.fulfil(uuid.uuid4(), code, match, 2)
+    app.handle(Fulfil(code, match, 2), ADMIN)
     assert app.load(Contribution, old, code).delivered == 3
 

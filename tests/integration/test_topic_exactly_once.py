@@ -22,8 +22,10 @@ from consumers.audit import read_topic, verify_values
 from consumers.relay import Relay
 from infra.kafka import ensure_topic
 from infra.stack import Services
+from ledger.commands import RegisterActor, RegisterTerritory
 from ledger.records import build_record, event_id, territory_of
 from ledger.settings import Settings
+from tests.support.auth import ADMIN
 from tests.support.isolated import isolated_stack
 from tests.support.scenario import Territory, build_scenario
 from tests.support.stack import Roles, territory_code
@@ -141,7 +143,7 @@ def test_a_second_relay_with_the_same_transactional_id_fences_the_first(
     with isolated_stack(settings, services, "fence") as iso:
         app = iso.container.app
         code = territory_code()
-        app.register_territory(code, "Crema")
+        app.handle(RegisterTerritory(code, "Crema"), ADMIN)
 
         def relay() -> Relay:
             return Relay(recorder=app.recorder, decode=app.mapper.transcoder.decode,
@@ -153,7 +155,7 @@ def test_a_second_relay_with_the_same_transactional_id_fences_the_first(
             assert first.publish_once() == 1
             second = relay()  # init_transactions bumps the epoch: the first is a zombie now
             try:
-                app.register_actor(uuid.uuid4(), code, "ets", "Caritas Crema", None)
+                app.handle(RegisterActor(code, "ets", "Caritas Crema"), ADMIN, uuid.uuid4())
                 with pytest.raises(KafkaError):
                     first.publish_once()
                 assert first.chain.position == 1, "a failed batch leaves the chain as it was"

@@ -159,20 +159,19 @@ class Territory:
     def ask(self, who: str, kind: str, unit: str, quantity: int, theme: str) -> str:
         rid = self.post("/requests", {
             "beneficiary_id": self.actors[who], "resource_kind": kind, "unit": unit,
-            "quantity": quantity, "theme": theme, "operator_id": "op-comune"})["id"]
+            "quantity": quantity, "theme": theme})["id"]
         self.model.requests[rid] = Item(self.actors[who], kind, unit, quantity)
         return rid
 
     def match(self, cid: str, rid: str, quantity: int) -> str:
         mid = self.post("/matches", {"contribution_id": cid, "request_id": rid,
-                                     "quantity": quantity, "operator_id": "op-comune"})["id"]
+                                     "quantity": quantity})["id"]
         self.model.matches[mid] = MatchModel(cid, rid, quantity)
         return mid
 
     def fulfil(self, mid: str, quantity: int) -> str:
         fid = self.post(f"/matches/{mid}/fulfilments",
-                        {"quantity": quantity, "fulfilled_on": "2025-03-14",
-                         "operator_id": "op-ets"})["id"]
+                        {"quantity": quantity, "fulfilled_on": "2025-03-14"})["id"]
         self.model.fulfilments[fid] = (mid, quantity)
         self.model.matches[mid].fulfilments.append(fid)
         self._restatus(mid)

@@ -53,6 +53,7 @@ class Roles:
             "LEDGER_RELAY_TRANSACTIONAL_ID": f"relay-{self.settings.topic}",
             "LEDGER_CONSUMER_GROUP": f"proj-{self.settings.topic}",
             "LEDGER_DEV_ADMIN_TOKEN": "",
+            "LEDGER_DATA_DIR": str(self.settings.data_dir),
             # Tests drive expiry themselves (tests/integration/test_expiry.py).
             "LEDGER_EXPIRY_INTERVAL_SECONDS": "3600"}
 

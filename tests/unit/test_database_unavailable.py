@@ -20,9 +20,11 @@ class _DownReads:
 
 
 def test_reads_answer_503_when_the_database_is_down() -> None:
-    container = SimpleNamespace(settings=Settings(dev_admin_token=None), reads=_DownReads())
+    """Even checking the caller's key needs the database: that too is a 503, never a 500."""
+    container = SimpleNamespace(settings=Settings(dev_admin_token=None), reads=_DownReads(),
+                                api_keys=_DownReads())
     client = TestClient(create_app(container))  # type: ignore[arg-type]
-    answer = client.get("/v1/territories/018182")
+    answer = client.get("/v1/territories/018182", headers={"Authorization": "Bearer lk_anything"})
     assert answer.status_code == 503
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.headers["Retry-After"] == "2"

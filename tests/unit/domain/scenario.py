@@ -12,6 +12,7 @@ T = "018182"
 def every_event_story() -> list[LedgerAggregate]:
     territory = Territory.register(T, "Voghera", operator_id="op")
     territory.define_theme("voghera.orti", "Orti sociali", operator_id="op")
+    territory.set_approval_policy(["ets"], 1, operator_id="op")
     company = Actor.register(uuid4(), T, "company", display_name="Acme", personal_sealed="ct", operator_id="op")
     citizen = Actor.register(uuid4(), T, "citizen", display_name_sealed="ct", employer_id=company.id)
     citizen.erase(operator_id="dpo")
@@ -29,4 +30,11 @@ def every_event_story() -> list[LedgerAggregate]:
     other_contribution.expire()
     other_request = Request.post(uuid4(), T, uuid4(), "money", "eur_cent", 100, "cts.u")
     other_request.withdraw(None)
-    return [territory, company, citizen, contribution, request, match, fulfilment, other_contribution, other_request]
+    giving = Contribution.pledge(uuid4(), T, company.id, "goods", "item", 10, "cts.u")
+    needing = Request.post(uuid4(), T, uuid4(), "goods", "item", 10, "cts.u")
+    approved = Match.reserve(uuid4(), giving, needing, 4, operator_id="ets-key", approvals_required=1)
+    approved.approve("comune-key")
+    rejected = Match.reserve(uuid4(), giving, needing, 3, operator_id="ets-key", approvals_required=1)
+    rejected.reject("not now", giving, needing, operator_id="comune-key")
+    return [territory, company, citizen, contribution, request, match, fulfilment, other_contribution, other_request,
+            giving, needing, approved, rejected]

@@ -35,6 +35,10 @@ STABLE_TOPICS = {
     "ledger.domain.match:Match.Fulfilled",
     "ledger.domain.match:Match.FulfilmentReversed",
     "ledger.domain.match:Match.Cancelled",
+    "ledger.domain.match:Match.Proposed",
+    "ledger.domain.match:Match.Approved",
+    "ledger.domain.match:Match.Rejected",
+    "ledger.domain.territory:Territory.ApprovalPolicySet",
     "ledger.domain.fulfilment:Fulfilment.Recorded",
     "ledger.domain.fulfilment:Fulfilment.Reversed",
 }

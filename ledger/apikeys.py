@@ -1,0 +1,187 @@
+"""API keys: random, prefixed, shown once, stored only as a SHA-256 hash.
+
+A token is ``lk_`` + 43 url-safe characters (256 random bits), so a hash without salt is
+enough: nobody can guess one to match. Keys carry a name, a role, the territories they may
+see and, for ``ets`` and ``company``, the actor they act for. Revoked keys stay listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ledger.access import ACTING_ROLES, Principal, Role
+from ledger.db import Database
+from ledger.projections.queries import Reads
+
+PREFIX = "lk_"
+TABLE = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id uuid PRIMARY KEY,
+    token_hash text NOT NULL UNIQUE,
+    name text NOT NULL,
+    role text NOT NULL,
+    territories text[] NOT NULL,
+    actor_id uuid,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    created_by text NOT NULL,
+    last_used_at timestamptz,
+    revoked_at timestamptz
+);
+"""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def looks_like_key(token: str) -> bool:
+    return token.startswith(PREFIX)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: uuid.UUID
+    name: str
+    role: Role
+    territories: tuple[str, ...]
+    actor_id: uuid.UUID | None
+    created_at: datetime
+    created_by: str
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    def principal(self) -> Principal:
+        return Principal(str(self.id), self.name, self.role, frozenset(self.territories),
+                         self.actor_id, "api_key")
+
+    def public(self) -> dict[str, Any]:
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value else None
+        return {"id": str(self.id), "name": self.name, "role": self.role.value,
+                "territories": list(self.territories),
+                "actor_id": str(self.actor_id) if self.actor_id else None,
+                "created_at": iso(self.created_at), "created_by": self.created_by,
+                "last_used_at": iso(self.last_used_at), "revoked_at": iso(self.revoked_at)}
+
+
+def _key(row: dict[str, Any]) -> ApiKey:
+    return ApiKey(row["id"], row["name"], Role(row["role"]), tuple(row["territories"]),
+                  row["actor_id"], row["created_at"], row["created_by"], row["last_used_at"],
+                  row["revoked_at"])
+
+
+COLUMNS = "id, name, role, territories, actor_id, created_at, created_by, last_used_at, revoked_at"
+
+
+class ApiKeys:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def setup(self) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(7203)")
+            conn.execute(TABLE)
+
+    def create(self, name: str, role: Role, territories: list[str],
+               actor_id: uuid.UUID | None, created_by: str) -> tuple[ApiKey, str]:
+        """The new key and its token: the only time the token exists outside its owner."""
+        token = new_token()
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                f"INSERT INTO api_keys (id, token_hash, name, role, territories, actor_id, "  # noqa: S608
+                f"created_by) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {COLUMNS}",
+                (uuid.uuid4(), token_hash(token), name, role.value, sorted(set(territories)),
+                 actor_id, created_by)).fetchone()
+        assert row is not None
+        return _key(row), token
+
+    def authenticate(self, token: str) -> ApiKey | None:
+        """The live key of a token, noting when it was last used (at most once a minute)."""
+        digest = token_hash(token)
+        with self.db.transaction() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM api_keys WHERE token_hash = %s "  # noqa: S608
+                               "AND revoked_at IS NULL", (digest,)).fetchone()
+            if row is not None:
+                conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = %s AND "
+                             "(last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+                             (row["id"],))
+        return None if row is None else _key(row)
+
+    def get(self, key_id: uuid.UUID) -> ApiKey | None:
+        with self.db.transaction() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM api_keys WHERE id = %s",  # noqa: S608
+                               (key_id,)).fetchone()
+        return None if row is None else _key(row)
+
+    def list(self) -> list[ApiKey]:
+        with self.db.transaction() as conn:
+            rows = conn.execute(f"SELECT {COLUMNS} FROM api_keys ORDER BY created_at, id"  # noqa: S608
+                                ).fetchall()
+        return [_key(r) for r in rows]
+
+    def revoke(self, key_id: uuid.UUID) -> ApiKey | None:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s "
+                         "AND revoked_at IS NULL", (key_id,))
+        return self.get(key_id)
+
+
+class InvalidScope(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_scope(reads: Reads, role: Role, territories: list[str],
+                actor_id: uuid.UUID | None) -> None:
+    """A key's territories exist; an ets or company key names an actor of that kind there."""
+    if role is not Role.ADMIN and not territories:
+        raise InvalidScope("territories", "a non-admin key needs at least one territory")
+    unknown = [t for t in territories if reads.territory(t) is None]
+    if unknown:
+        raise InvalidScope("territories", f"unknown territories: {', '.join(unknown)}")
+    if role in ACTING_ROLES:
+        kind = "ets" if role is Role.ETS else "company"
+        actor = None
+        if actor_id is not None and len(territories) == 1:
+            actor = reads.item("actors", territories[0], actor_id)
+        if actor is None or actor["kind"] != kind:
+            raise InvalidScope("actor_id", f"a {role.value} key needs exactly one territory and "
+                                           f"the id of a registered {kind} actor there")
+    elif actor_id is not None:
+        raise InvalidScope("actor_id", "only ets and company keys act for an actor")
+
+
+def ensure_admin_key(keys: ApiKeys, path: Path) -> str | None:
+    """The admin key of a data directory: reused while it works, else made anew.
+
+    Returns the token only when it was just created (to be printed once), else None.
+    """
+    if path.exists():
+        token = path.read_text().strip()
+        if token and keys.authenticate(token) is not None:
+            return None
+    _, token = keys.create("admin (first start)", Role.ADMIN, [], None, "ledger up")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token + "\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return token
+
+
+def read_admin_key(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() else None
