@@ -86,6 +86,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body FastAPI cannot even decode: malformed input
+            return problem_response(422, "Invalid request", str(exc.detail),
+                                    TYPE_BASE + "validation",
+                                    errors=[{"loc": ["body"], "msg": str(exc.detail)}])
         return problem_response(exc.status_code, str(exc.detail), str(exc.detail),
                                 headers=getattr(exc, "headers", None))
 

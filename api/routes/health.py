@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from api.deps import ContainerDep
 from ledger.status import collect_status, readiness
@@ -19,7 +20,13 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/readyz", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "something is down"}})
 def readyz(c: ContainerDep) -> JSONResponse:
     checks = readiness(c)
     ok = all(v == "ok" for v in checks.values())
@@ -27,7 +34,8 @@ def readyz(c: ContainerDep) -> JSONResponse:
                         status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={
+    200: {"description": "Prometheus text exposition", "content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(c: ContainerDep) -> Response:
     collect_status(c, update_metrics=True)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -260,7 +260,8 @@ def verify(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
 @router.get("/territories/{t}/access-log", response_model=models.AccessLogPage,
             response_model_exclude_unset=True)
 def access_log(t: str, c: ContainerDep, p: PrincipalDep, subject_id: uuid.UUID | None = None,
-               principal_id: Annotated[str | None, Query(max_length=200)] = None,
+               principal_id: Annotated[str | None, Query(max_length=200,
+                                                         pattern=r"^[^\x00-\x1f]+$")] = None,
                after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
     """Every response that showed personal data in clear: when, who, whose, which route."""
     require(p, Action.READ_ACCESS_LOG, t)
