@@ -1,5 +1,5 @@
-"""LEDGER_DEV_ADMIN_TOKEN: when set, every /v1 call needs it as a bearer token; health probes
-stay open; `ledger up` refuses it in production."""
+"""LEDGER_DEV_ADMIN_TOKEN: when set, it is also accepted as an admin bearer token (calls without
+a token stay 401 as always); health probes stay open; `ledger up` refuses it in production."""
 
 from __future__ import annotations
 
