@@ -6,7 +6,7 @@ from fastapi import Depends, FastAPI
 
 from api import docs, problems
 from api.deps import authenticate, check_territory
-from api.routes import auth, health, reads, writes
+from api.routes import auth, health, reads, reports, writes
 from ledger.container import Container
 from ledger.oidc import OidcVerifier
 
@@ -32,4 +32,5 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(auth.router, dependencies=guards)
     app.include_router(writes.router, dependencies=guards)
     app.include_router(reads.router, dependencies=guards)
+    app.include_router(reports.router, dependencies=guards)
     return app

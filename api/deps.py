@@ -84,10 +84,12 @@ def get_writes(container: ContainerDep, principal: PrincipalDep,
 WritesDep = Annotated[Writes, Depends(get_writes)]
 
 
-def wait_for_position(container: ContainerDep, t: str,
+def wait_for_position(request: Request, container: ContainerDep,
                       min_position: Annotated[int | None, Query(ge=0)] = None) -> None:
-    """Read-your-writes: wait until the projections have applied min_position for t."""
-    if not min_position:
+    """Read-your-writes: wait until the projections have applied min_position for the
+    territory `{t}` of the path (every territory's, for reads across territories)."""
+    t = request.path_params.get("t")
+    if not min_position or t is None:
         return
     settings = container.settings
     deadline = time.monotonic() + settings.read_wait_seconds

@@ -23,7 +23,15 @@ from pydantic import BaseModel, Field, StrictInt, field_validator
 
 from api.schemas import Body
 from ledger.access import Role
-from ledger.domain.values import ActorKind, Motivation, ResourceKind, Unit, Urgency
+from ledger.domain.values import (
+    ActorKind,
+    Change,
+    FundingSource,
+    Motivation,
+    ResourceKind,
+    Unit,
+    Urgency,
+)
 
 __all__ = [
     "AccessLogEntry", "AccessLogPage", "ActorKind", "ActorPage", "ActorPublic", "ApprovalPolicy",
@@ -165,6 +173,8 @@ class ActorPublic(BaseModel):
     employer_id: uuid.UUID | None
     case_owner_id: uuid.UUID | None = Field(
         default=None, description="the ETS actor that follows this person")
+    zone: str | None = None
+    vat_number: str | None = None
     erased: bool
     position: Position = None
 
@@ -189,6 +199,9 @@ class ContributionPublic(BaseModel):
     paid_time: bool | None
     valid_until: datetime.date | None
     project_ref: str | None
+    cost_eur_cent: int | None = None
+    funding_source: FundingSource | None = None
+    programme: str | None = None
     withdrawal_reason: str | None = Field(
         default=None, description="personal data: absent for roles that may not see it")
     position: Position = None
@@ -211,6 +224,7 @@ class RequestPublic(BaseModel):
     description: str | None = Field(
         default=None, description="personal data: absent for roles that may not see it")
     needed_by: datetime.date | None
+    programme: str | None = None
     withdrawal_reason: str | None = Field(
         default=None, description="personal data: absent for roles that may not see it")
     case_owner_id: uuid.UUID | None = Field(
@@ -237,6 +251,7 @@ class MatchPublic(BaseModel):
         default=None, description="operator id of the principal that proposed it, if proposed")
     approvals: list[str] = Field(default_factory=list, description="operator ids of the approvers")
     approvals_required: int = 0
+    programme: str | None = None
     cancel_reason: str | None = Field(
         default=None, description="personal data: absent for roles that may not see it")
     reject_reason: str | None = Field(
@@ -257,11 +272,35 @@ class FulfilmentPublic(BaseModel):
     unit: Unit
     quantity: int
     fulfilled_on: datetime.date | None
+    programme: str | None = None
+    satisfaction: int | None = None
+    change: Change | None = None
     note: str | None = Field(
         default=None, description="personal data: absent for roles that may not see it")
+    comment: str | None = Field(
+        default=None, description="feedback comment; personal data: absent for roles that "
+                                  "may not see it")
     reversed: bool
     reversal_reason: str | None = Field(
         default=None, description="personal data: absent for roles that may not see it")
+    position: Position = None
+
+
+class ProgrammePublic(BaseModel):
+    territory: str
+    code: str
+    name: str
+    starts_on: datetime.date | None
+    ends_on: datetime.date | None
+    partners: list[uuid.UUID]
+    position: Position = None
+
+
+class ManagementCostPublic(BaseModel):
+    id: uuid.UUID
+    company_id: uuid.UUID
+    incurred_on: datetime.date
+    eur_cent: int
     position: Position = None
 
 
@@ -396,6 +435,166 @@ class KeyPage(Page[KeyPublic]):
 
 
 class AccessLogPage(Page[AccessLogEntry]):
+    pass
+
+
+class ProgrammePage(Page[ProgrammePublic]):
+    pass
+
+
+class TerritoryPage(Page[TerritoryPublic]):
+    pass
+
+
+# --- reports ------------------------------------------------------------------------------
+
+Explained = Field(default=None, description="with explain=true: the fulfilments behind this row")
+
+
+class AsOf(BaseModel):
+    position: int
+    territories: dict[str, int] | None = None
+
+
+class ThemeNeeds(BaseModel):
+    theme: str
+    posted: int
+    met: int
+
+
+class Needs(BaseModel):
+    posted: int
+    by_status: dict[str, int]
+    by_theme: list[ThemeNeeds]
+    by_urgency: dict[str, int]
+    by_zone: dict[str, int]
+
+
+class Delivered(BaseModel):
+    resource_kind: ResourceKind
+    unit: Unit
+    quantity: int
+    fulfilments: list[uuid.UUID] | None = Explained
+
+
+class DeliveredByKind(Delivered):
+    contributor_kind: ActorKind | None
+
+
+class Wait(BaseModel):
+    median: float | None
+    p90: float | None
+
+
+class FundingRow(BaseModel):
+    source: str = Field(description="the pledge's funding_source, corporate_welfare, or the "
+                                    "contributor's kind")
+    eur_cent: int
+    fulfilments: list[uuid.UUID] | None = Explained
+
+
+class Reciprocity(BaseModel):
+    beneficiaries: int
+    also_contributed: int
+    index: float | None
+
+
+class FeedbackSummary(BaseModel):
+    responses: int
+    satisfaction_mean: float | None
+    by_change: dict[str, int]
+
+
+class ProgrammeCut(BaseModel):
+    programme: str
+    fulfilments: int
+    beneficiaries: int
+
+
+class Overview(BaseModel):
+    territory: str
+    from_: datetime.date = Field(alias="from")
+    to: datetime.date
+    programme: str | None
+    needs: Needs
+    delivered: list[Delivered]
+    delivered_by_contributor_kind: list[DeliveredByKind]
+    time_to_match_days: Wait
+    time_to_fulfil_days: Wait
+    funding_mix: list[FundingRow]
+    reciprocity: Reciprocity
+    contributors: int
+    feedback: FeedbackSummary
+    by_programme: list[ProgrammeCut]
+    as_of: AsOf
+
+
+class CsrInput(BaseModel):
+    how: str = Field(description="cash, time, in_kind or management_costs")
+    why: str = Field(description="the pledge's motivation, or unclassified")
+    theme: str | None
+    territory: str
+    resource_kind: ResourceKind
+    unit: Unit
+    quantity: int
+    eur_cent: int | None = Field(description="null: no declared cost (b4si-1)")
+    fulfilments: list[uuid.UUID] | None = Explained
+
+
+class CsrTotals(BaseModel):
+    cash_eur_cent: int
+    time_minutes: int
+    time_eur_cent: int
+    in_kind_eur_cent: int
+    management_costs_eur_cent: int
+    total_eur_cent: int
+    corporate_welfare_eur_cent: int
+
+
+class Leverage(BaseModel):
+    employee_own_time_minutes: int
+    employee_donations_eur_cent: int
+
+
+class Outputs(BaseModel):
+    beneficiaries: int | None = Field(description="null when fewer than 5 (suppressed)")
+    beneficiaries_suppressed: bool
+    activities: int
+    employees_involved: int
+
+
+class Gri2011(BaseModel):
+    community_investments_eur_cent: int
+
+
+class CsrReport(BaseModel):
+    company_id: uuid.UUID
+    vat_number: str | None = None
+    from_: datetime.date = Field(alias="from")
+    to: datetime.date
+    method: str
+    programme: str | None
+    inputs: list[CsrInput]
+    totals: CsrTotals
+    leverage: Leverage
+    outputs: Outputs
+    gri_201_1: Gri2011
+    references: dict[str, Any]
+    as_of: AsOf
+
+
+class OpenDataRow(BaseModel):
+    month: str
+    theme: str | None
+    resource_kind: ResourceKind
+    unit: Unit
+    contributor_kind: str
+    fulfilments: int
+    quantity: int
+    beneficiaries: int | None = Field(description="empty when fewer than 5 (suppressed)")
+
+
+class OpenDataPage(Page[OpenDataRow]):
     pass
 
 

@@ -35,7 +35,8 @@ def actor(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, 
                 ("display_name", name if name is not None else (ERASED if erased else None)),
                 ("personal", _open(keys, subject, row.get("personal_sealed"))),
                 ("runts_id", row.get("runts_id")), ("employer_id", row.get("employer_id")),
-                ("case_owner_id", row.get("case_owner_id")), ("erased", erased))
+                ("case_owner_id", row.get("case_owner_id")), ("zone", row.get("zone")),
+                ("vat_number", row.get("vat_number")), ("erased", erased))
 
 
 def contribution(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, Any]:
@@ -50,6 +51,8 @@ def contribution(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dic
                 ("description", _open(keys, row["contributor_id"], row.get("description_sealed"))),
                 ("motivation", row.get("motivation")), ("paid_time", row.get("paid_time")),
                 ("valid_until", row.get("valid_until")), ("project_ref", row.get("project_ref")),
+                ("cost_eur_cent", row.get("cost_eur_cent")),
+                ("funding_source", row.get("funding_source")), ("programme", row.get("programme")),
                 ("withdrawal_reason", _open(keys, row["contributor_id"],
                                             row.get("end_reason_sealed"))))
 
@@ -64,7 +67,7 @@ def request(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str
                 ("status", row["status"]), ("theme", row["theme"]),
                 ("urgency", row.get("urgency")),
                 ("description", _open(keys, row["beneficiary_id"], row.get("description_sealed"))),
-                ("needed_by", row.get("needed_by")),
+                ("needed_by", row.get("needed_by")), ("programme", row.get("programme")),
                 ("withdrawal_reason", _open(keys, row["beneficiary_id"],
                                             row.get("end_reason_sealed"))))
 
@@ -81,6 +84,7 @@ def match(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[str, 
                 ("status", row["status"]), ("proposed_by", row.get("proposed_by")),
                 ("approvals", list(row.get("approvals") or [])),
                 ("approvals_required", row.get("approvals_required") or 0),
+                ("programme", row.get("programme")),
                 ("cancel_reason", _open(keys, row["beneficiary_id"],
                                         row.get("cancel_reason_sealed"))),
                 ("reject_reason", _open(keys, row["beneficiary_id"],
@@ -93,7 +97,10 @@ def fulfilment(row: Mapping[str, Any], keys: Mapping[uuid.UUID, bytes]) -> dict[
                 ("contributor_id", row["contributor_id"]), ("beneficiary_id", row["beneficiary_id"]),
                 ("resource_kind", row["resource_kind"]), ("unit", row["unit"]),
                 ("quantity", row["quantity"]), ("fulfilled_on", row.get("fulfilled_on")),
+                ("programme", row.get("programme")), ("satisfaction", row.get("satisfaction")),
+                ("change", row.get("change")),
                 ("note", _open(keys, row["beneficiary_id"], row.get("note_sealed"))),
+                ("comment", _open(keys, row["beneficiary_id"], row.get("comment_sealed"))),
                 ("reversed", bool(row.get("reversed"))),
                 ("reversal_reason", _open(keys, row["beneficiary_id"],
                                           row.get("reversal_reason_sealed"))))
@@ -107,12 +114,12 @@ PERSONAL_FIELDS = {"actors": ("display_name", "personal"),
                    "contributions": ("description", "withdrawal_reason"),
                    "requests": ("description", "withdrawal_reason"),
                    "matches": ("cancel_reason", "reject_reason"),
-                   "fulfilments": ("note", "reversal_reason")}
+                   "fulfilments": ("note", "reversal_reason", "comment")}
 SEALED_COLUMNS = {"actors": ("display_name_sealed", "personal_sealed"),
                   "contributions": ("description_sealed", "end_reason_sealed"),
                   "requests": ("description_sealed", "end_reason_sealed"),
                   "matches": ("cancel_reason_sealed", "reject_reason_sealed"),
-                  "fulfilments": ("note_sealed", "reversal_reason_sealed")}
+                  "fulfilments": ("note_sealed", "reversal_reason_sealed", "comment_sealed")}
 # A company never learns who received its help.
 BENEFICIARY_FIELDS = ("beneficiary_id", "request_id")
 Links = Callable[[set[uuid.UUID]], Mapping[uuid.UUID, Mapping[str, Any]]]

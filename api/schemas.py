@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from ledger.access import Role
-from ledger.domain import ActorKind, Motivation, ResourceKind, Unit, Urgency
+from ledger.domain import ActorKind, Change, FundingSource, Motivation, ResourceKind, Unit, Urgency
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=4000)]
 Quantity = Annotated[StrictInt, Field(gt=0, le=10**15)]
 IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+ProgrammeCode = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$")]
 
 
 class Body(BaseModel):
@@ -59,6 +60,10 @@ class ActorCreate(Body):
     case_owner_id: uuid.UUID | None = Field(
         default=None, description="the ETS that follows this person (set by municipal keys; "
                                   "an ETS key always registers its own cases)")
+    zone: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="district of the territory, for needs by zone")
+    vat_number: Annotated[str, Field(pattern=r"^[A-Z0-9]{8,16}$")] | None = Field(
+        default=None, description="a company's or ETS's VAT number (partita IVA)")
 
 
 class ContributionCreate(Body):
@@ -73,6 +78,12 @@ class ContributionCreate(Body):
     employer_id: uuid.UUID | None = None
     valid_until: IsoDate | None = None
     project_ref: Annotated[str, Field(max_length=100)] | None = None
+    cost_eur_cent: Annotated[StrictInt, Field(gt=0, le=10**12)] | None = Field(
+        default=None, description="declared cost to the giver (b4si-1): per hour for minute "
+                                  "units, per kilogram for grams, per item; money takes none")
+    funding_source: FundingSource | None = Field(
+        default=None, description="money only: where it comes from, for the funding mix")
+    programme: ProgrammeCode | None = None
 
 
 class RequestCreate(Body):
@@ -84,12 +95,15 @@ class RequestCreate(Body):
     urgency: Urgency | None = None
     description: LongText | None = None
     needed_by: IsoDate | None = None
+    programme: ProgrammeCode | None = None
 
 
 class MatchCreate(Body):
     contribution_id: uuid.UUID
     request_id: uuid.UUID
     quantity: Quantity
+    programme: ProgrammeCode | None = Field(
+        default=None, description="default: the need's programme, else the offer's")
 
 
 class FulfilmentCreate(Body):
@@ -108,6 +122,27 @@ class Reverse(Body):
 
 class Withdraw(Body):
     reason: LongText | None = None
+
+
+class ProgrammeCreate(Body):
+    code: ProgrammeCode
+    name: Text
+    starts_on: IsoDate | None = None
+    ends_on: IsoDate | None = None
+    partners: Annotated[list[uuid.UUID], Field(max_length=50)] = Field(
+        default_factory=list, description="partner ETS actors (co-design, art. 55 CTS)")
+
+
+class FeedbackCreate(Body):
+    satisfaction: Annotated[StrictInt, Field(ge=1, le=5)]
+    change: Change | None = None
+    comment: LongText | None = None
+
+
+class ManagementCostCreate(Body):
+    incurred_on: IsoDate
+    eur_cent: Quantity
+    description: LongText | None = None
 
 
 class Reject(Body):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baselines
+from bench import reports as report_bench
 from bench.phases import run_projector, run_relay
 from bench.profiling import Profiler
 from bench.workload import Generator
@@ -142,6 +143,10 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
                            f"consumed {consume.count}, projected {projection.count}, "
                            f"audit rows {counts['audit']}")
 
+    reports = report_bench.run(container, _env_int("BENCH_FULFILMENTS", 100_000))
+    say(f"reports over {reports['report_fulfilments']} fulfilments: overview "
+        f"{reports['overview_ms']} ms, csr {reports['csr_ms']} ms (median of 5)")
+
     relay_ratio = relay.per_s / produce.per_s
     projection_ratio = projection.per_s / consume.per_s
     say(f"relay_ratio {relay_ratio:.3f}, projection_ratio {projection_ratio:.3f}")
@@ -162,7 +167,7 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
         "relay_batch_size": relay_batch,
         "projection_batch_size": proj_batch,
         "mean_record_bytes": round(value_bytes, 1),
-    }
+    } | reports
 
 
 if __name__ == "__main__":

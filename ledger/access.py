@@ -54,6 +54,8 @@ class Action(StrEnum):
     DELIVER = "deliver"                # fulfil, cancel a match, reverse a fulfilment
     WITHDRAW = "withdraw"
     APPROVE = "approve"                # approve or reject a proposed match
+    FEEDBACK = "feedback"              # the beneficiary's judgement of a delivery
+    RECORD_COST = "record_cost"        # a company's management costs
     MANAGE_KEYS = "manage_keys"
 
 
@@ -114,7 +116,7 @@ def owns(principal: Principal, record: Item | None) -> bool:
 READERS = frozenset({Role.ADMIN, Role.MUNICIPALITY, Role.ETS, Role.AUDITOR, Role.SERVICE})
 # What an ETS may do only on its own cases and offers.
 ETS_OWN = frozenset({Action.PLEDGE, Action.POST_REQUEST, Action.MATCH, Action.DELIVER,
-                     Action.WITHDRAW, Action.READ_REPORT, Action.READ_PERSONAL})
+                     Action.WITHDRAW, Action.READ_REPORT, Action.READ_PERSONAL, Action.FEEDBACK})
 COMPANY_OWN = frozenset({Action.READ, Action.READ_REPORT})
 # Kinds of record a company may read at all (its own ones).
 COMPANY_READS = frozenset({"territory", "actor", "contribution", "fulfilment", "match", "themes"})

@@ -20,6 +20,7 @@ from ledger.commands import (
     ApproveMatch,
     CancelMatch,
     Command,
+    DefineProgramme,
     DefineTheme,
     EraseActor,
     Expire,
@@ -27,6 +28,8 @@ from ledger.commands import (
     MakeMatch,
     Pledge,
     PostRequest,
+    RecordFeedback,
+    RecordManagementCost,
     RegisterActor,
     RegisterTerritory,
     RejectMatch,
@@ -234,6 +237,42 @@ class LedgerApplication(Application[uuid.UUID]):
             return self._save(territory, claim=call.claim)
         return self._retrying(attempt)
 
+    def _define_programme(self, cmd: DefineProgramme, call: Call) -> Written:
+        self._allow(call, Action.CONFIGURE, cmd.territory)
+        for partner in cmd.partners:
+            self._actor(cmd.territory, partner).check_can_follow_cases()
+
+        def attempt() -> Written:
+            territory = self.territory(cmd.territory)
+            territory.define_programme(cmd.code, cmd.name, cmd.starts_on, cmd.ends_on,
+                                       list(cmd.partners), operator_id=call.by.id)
+            return self._save(territory, claim=call.claim)
+        return self._retrying(attempt)
+
+    def _record_management_cost(self, cmd: RecordManagementCost, call: Call) -> Written:
+        self._allow(call, Action.RECORD_COST, cmd.territory)
+
+        def attempt() -> Written:
+            company = self._actor(cmd.territory, cmd.company_id)
+            company.record_management_cost(
+                call.new_id, cmd.incurred_on, cmd.eur_cent,
+                self._seal_for(cmd.company_id, cmd.description), operator_id=call.by.id)
+            return self._save(company, claim=call.claim)
+        return self._retrying(attempt)
+
+    def _record_feedback(self, cmd: RecordFeedback, call: Call) -> Written:
+        t = cmd.territory
+
+        def attempt() -> Written:
+            fulfilment = self.load(Fulfilment, cmd.fulfilment_id, t)
+            self._allow(call, Action.FEEDBACK, t, lambda: Item(
+                "request", self._actor_item(t, fulfilment.beneficiary_id).cases))
+            fulfilment.record_feedback(
+                cmd.satisfaction, cmd.change,
+                self._seal_for(fulfilment.beneficiary_id, cmd.comment), operator_id=call.by.id)
+            return self._save(fulfilment, claim=call.claim)
+        return self._retrying(attempt)
+
     def _register_actor(self, cmd: RegisterActor, call: Call) -> Written:
         t = cmd.territory
         self._allow(call, Action.REGISTER_ACTOR, t, lambda: Item(cmd.kind))
@@ -255,7 +294,7 @@ class LedgerApplication(Application[uuid.UUID]):
             actor_id, t, cmd.kind, display_name=None if personal_kind else name,
             display_name_sealed=sealed_name, personal_sealed=personal_sealed,
             runts_id=cmd.runts_id, employer_id=cmd.employer_id, operator_id=call.by.id,
-            case_owner_id=case_owner), claim=call.claim)
+            case_owner_id=case_owner, zone=cmd.zone, vat_number=cmd.vat_number), claim=call.claim)
 
     def _erase_actor(self, cmd: EraseActor, call: Call) -> Written:
         """GDPR erasure: the key goes; the person's open offers and needs end with it."""
@@ -279,7 +318,9 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def _pledge(self, cmd: Pledge, call: Call) -> Written:
         t = cmd.territory
-        self.territory(t).check_theme(cmd.theme)
+        territory = self.territory(t)
+        territory.check_theme(cmd.theme)
+        territory.check_programme(cmd.programme)
         contributor = self._actor(t, cmd.contributor_id)
         employer = cmd.employer_id or contributor.employer_id
         self._allow(call, Action.PLEDGE, t, lambda: Item(
@@ -291,12 +332,15 @@ class LedgerApplication(Application[uuid.UUID]):
             call.new_id, t, cmd.contributor_id, cmd.resource_kind, cmd.unit, cmd.quantity,
             cmd.theme, description_sealed=self._seal_for(cmd.contributor_id, cmd.description),
             motivation=cmd.motivation, paid_time=cmd.paid_time, employer_id=employer,
-            valid_until=cmd.valid_until, project_ref=cmd.project_ref, operator_id=call.by.id),
-            claim=call.claim)
+            valid_until=cmd.valid_until, project_ref=cmd.project_ref, operator_id=call.by.id,
+            cost_eur_cent=cmd.cost_eur_cent, funding_source=cmd.funding_source,
+            programme=cmd.programme), claim=call.claim)
 
     def _post_request(self, cmd: PostRequest, call: Call) -> Written:
         t = cmd.territory
-        self.territory(t).check_theme(cmd.theme)
+        territory = self.territory(t)
+        territory.check_theme(cmd.theme)
+        territory.check_programme(cmd.programme)
         self._actor(t, cmd.beneficiary_id)
         self._allow(call, Action.POST_REQUEST, t, lambda: Item(
             "request", self._actor_item(t, cmd.beneficiary_id).cases))
@@ -305,7 +349,8 @@ class LedgerApplication(Application[uuid.UUID]):
         return self._create(lambda: Request.post(
             call.new_id, t, cmd.beneficiary_id, cmd.resource_kind, cmd.unit, cmd.quantity,
             cmd.theme, description_sealed=self._seal_for(cmd.beneficiary_id, cmd.description),
-            needed_by=cmd.needed_by, operator_id=call.by.id, **extra), claim=call.claim)
+            needed_by=cmd.needed_by, operator_id=call.by.id, programme=cmd.programme, **extra),
+            claim=call.claim)
 
     def _match(self, cmd: MakeMatch, call: Call) -> Written:
         t = cmd.territory
@@ -317,9 +362,12 @@ class LedgerApplication(Application[uuid.UUID]):
             # An erased person's offers and needs are closed: nothing new is matched on them.
             self._actor(t, contribution.contributor_id)
             self._actor(t, request.beneficiary_id)
-            required = self.territory(t).approvals_required(call.by.role.value)
+            territory = self.territory(t)
+            territory.check_programme(cmd.programme)
+            required = territory.approvals_required(call.by.role.value)
             created = Match.reserve(call.new_id, contribution, request, cmd.quantity,
-                                    operator_id=call.by.id, approvals_required=required)
+                                    operator_id=call.by.id, approvals_required=required,
+                                    programme=cmd.programme)
             return self._save(created, contribution, request, claim=call.claim)
         return self._existing_or(Match, call.new_id, t, lambda: self._retrying(attempt))
 
@@ -435,6 +483,9 @@ HANDLERS: dict[type[Command], Callable[[LedgerApplication, Any, Call], Written]]
     RegisterTerritory: LedgerApplication._register_territory,
     DefineTheme: LedgerApplication._define_theme,
     SetApprovalPolicy: LedgerApplication._set_approval_policy,
+    DefineProgramme: LedgerApplication._define_programme,
+    RecordManagementCost: LedgerApplication._record_management_cost,
+    RecordFeedback: LedgerApplication._record_feedback,
     RegisterActor: LedgerApplication._register_actor,
     EraseActor: LedgerApplication._erase_actor,
     Pledge: LedgerApplication._pledge,

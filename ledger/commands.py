@@ -35,6 +35,15 @@ class SetApprovalPolicy(Command):
 
 
 @dataclass(frozen=True)
+class DefineProgramme(Command):
+    code: str
+    name: str
+    starts_on: str | None = None
+    ends_on: str | None = None
+    partners: tuple[uuid.UUID, ...] = ()
+
+
+@dataclass(frozen=True)
 class RegisterActor(Command):
     kind: str
     display_name: str | None
@@ -42,6 +51,8 @@ class RegisterActor(Command):
     runts_id: str | None = None
     employer_id: uuid.UUID | None = None
     case_owner_id: uuid.UUID | None = None
+    zone: str | None = None
+    vat_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,9 @@ class Pledge(Command):
     employer_id: uuid.UUID | None = None
     valid_until: str | None = None
     project_ref: str | None = None
+    cost_eur_cent: int | None = None
+    funding_source: str | None = None
+    programme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,7 @@ class PostRequest(Command):
     urgency: str | None = None
     description: str | None = None
     needed_by: str | None = None
+    programme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class MakeMatch(Command):
     contribution_id: uuid.UUID
     request_id: uuid.UUID
     quantity: int
+    programme: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,22 @@ class Fulfil(Command):
     quantity: int
     fulfilled_on: str | None = None
     note: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordFeedback(Command):
+    fulfilment_id: uuid.UUID
+    satisfaction: int
+    change: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordManagementCost(Command):
+    company_id: uuid.UUID
+    incurred_on: str
+    eur_cent: int
+    description: str | None = None
 
 
 @dataclass(frozen=True)

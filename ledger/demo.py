@@ -14,8 +14,10 @@ ACTORS: list[tuple[str, dict[str, Any]]] = [
     ("comune", {"kind": "municipality", "display_name": "Comune di Voghera - Servizi Sociali"}),
     ("auser", {"kind": "ets", "display_name": "Auser Voghera ODV", "runts_id": "RUNTS-118234"}),
     ("coop", {"kind": "ets", "display_name": "Cooperativa Sociale Il Ponte"}),
-    ("acme", {"kind": "company", "display_name": "Meccanica Oltrepò S.p.A."}),
-    ("bank", {"kind": "company", "display_name": "Banca del Territorio Lombardo"}),
+    ("acme", {"kind": "company", "display_name": "Meccanica Oltrepò S.p.A.",
+              "vat_number": "IT01234560187"}),
+    ("bank", {"kind": "company", "display_name": "Banca del Territorio Lombardo",
+              "vat_number": "IT09876540152"}),
     ("asl", {"kind": "institution", "display_name": "ASST Pavia - Distretto Oltrepò"}),
     ("giulia", {"kind": "citizen", "display_name": "Giulia Bianchi",
                 "personal": {"full_name": "Giulia Bianchi", "email": "giulia@example.it"}}),
@@ -23,17 +25,25 @@ ACTORS: list[tuple[str, dict[str, Any]]] = [
                "personal": {"full_name": "Marco Ferrari", "fiscal_code": "FRRMRC85C12M109Z"}}),
     ("famiglia", {"kind": "household", "display_name": "Famiglia Esposito",
                   "personal": {"full_name": "Anna Esposito", "phone": "+39 0383 000000"}}),
-    ("rosa", {"kind": "citizen", "display_name": "Rosa Colombo",
+    ("rosa", {"kind": "citizen", "display_name": "Rosa Colombo", "zone": "centro",
               "personal": {"full_name": "Rosa Colombo"}}),
 ]
+# Crema's five co-design programmes (art. 55 CTS), with their partner ETS.
+PROGRAMMES = [("famiglie-minori", "Famiglie e minori", ["coop"]),
+              ("poverta-fragilita", "Povertà e fragilità emergenti", ["auser", "coop"]),
+              ("giovani", "Giovani", ["coop"]), ("lavoro", "Lavoro", ["auser"]),
+              ("casa", "Casa e abitare", ["coop"])]
 CONTRIBUTIONS = [
     ("c_time", "marco", {"resource_kind": "time", "unit": "minute", "quantity": 1200,
                          "theme": "cts.a", "paid_time": True, "motivation": "community_investment",
+                         "cost_eur_cent": 3200, "programme": "poverta-fragilita",
                          "description": "Accompagnamento anziani alle visite"}),
     ("c_money", "bank", {"resource_kind": "money", "unit": "eur_cent", "quantity": 500000,
-                         "theme": "area.poverty_frailty", "motivation": "charitable_gift"}),
+                         "theme": "area.poverty_frailty", "motivation": "charitable_gift",
+                         "funding_source": "philanthropy", "programme": "casa"}),
     ("c_goods", "acme", {"resource_kind": "goods", "unit": "item", "quantity": 40,
                          "theme": "cts.d", "motivation": "community_investment",
+                         "cost_eur_cent": 18000, "programme": "giovani",
                          "description": "Notebook ricondizionati per studenti"}),
     ("c_space", "coop", {"resource_kind": "space", "unit": "minute", "quantity": 2400,
                          "theme": "cts.i", "description": "Sala polivalente il sabato"}),
@@ -42,13 +52,14 @@ CONTRIBUTIONS = [
 ]
 REQUESTS = [
     ("r_visits", "rosa", {"resource_kind": "time", "unit": "minute", "quantity": 480,
-                          "theme": "cts.a", "urgency": "high",
+                          "theme": "cts.a", "urgency": "high", "programme": "poverta-fragilita",
                           "description": "Accompagnamento a visite mediche settimanali"}),
     ("r_rent", "famiglia", {"resource_kind": "money", "unit": "eur_cent", "quantity": 120000,
                             "theme": "area.poverty_frailty", "urgency": "critical",
-                            "description": "Contributo affitto arretrato"}),
+                            "programme": "casa", "description": "Contributo affitto arretrato"}),
     ("r_pc", "famiglia", {"resource_kind": "goods", "unit": "item", "quantity": 2,
-                          "theme": "cts.d", "description": "Computer per didattica"}),
+                          "theme": "cts.d", "programme": "giovani",
+                          "description": "Computer per didattica"}),
     ("r_shop", "rosa", {"resource_kind": "time", "unit": "minute", "quantity": 240,
                         "theme": "cts.a"}),
 ]
@@ -78,6 +89,13 @@ def load_demo(base_url: str, token: str | None = None) -> dict[str, Any]:
             if "employer" in spec:
                 body["employer_id"] = ids[spec["employer"]]
             ids[name] = post(f"actor-{name}", f"/v1/territories/{t}/actors", body)["id"]
+        for code, label, partners in PROGRAMMES:
+            post(f"programme-{code}", f"/v1/territories/{t}/programmes",
+                 {"code": code, "name": label, "starts_on": "2026-01-01",
+                  "ends_on": "2026-12-31", "partners": [ids[p] for p in partners]})
+        post("costs-acme", f"/v1/territories/{t}/actors/{ids['acme']}/management-costs",
+             {"incurred_on": "2026-10-01", "eur_cent": 45000,
+              "description": "Coordinamento del volontariato aziendale"})
         for name, who, spec in CONTRIBUTIONS:
             ids[name] = post(f"pledge-{name}", f"/v1/territories/{t}/contributions",
                              spec | {"contributor_id": ids[who]})["id"]
@@ -93,4 +111,7 @@ def load_demo(base_url: str, token: str | None = None) -> dict[str, Any]:
                           {"quantity": q, "fulfilled_on": day})
             ids[name] = result["id"]
             last = result["position"]
+        for name, satisfaction, change in (("f1", 5, "improve"), ("f3", 4, "transform")):
+            last = post(f"feedback-{name}", f"/v1/territories/{t}/fulfilments/{ids[name]}/feedback",
+                        {"satisfaction": satisfaction, "change": change})["position"]
     return {"territory": t, "ids": ids, "position": last}

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import StringConstraints
 
 from api import models, present
 from api.deps import ContainerDep, Fresh, PrincipalDep
+from api.exports import Format, export
 from api.problems import TYPE_BASE, Problem
 from ledger import access
 from ledger.access import Action, Principal, Role
@@ -22,6 +25,8 @@ from ledger.domain import BUILT_IN_THEMES
 READ_PROBLEMS = models.problem_responses(401, 403, 404, 422, 503)
 router = APIRouter(prefix="/v1", responses=READ_PROBLEMS, dependencies=[Fresh])
 Limit = Annotated[int, Query(ge=1, le=500)]
+FILES: dict[int | str, dict[str, Any]] = {200: {"content": {
+    "text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}}
 
 
 def _cursor(after: str | None) -> int:
@@ -91,7 +96,10 @@ def _item(c: Container, p: Principal, request: Request, table: str, t: str,
             response_model_exclude_unset=True)
 def get_territory(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
     require(p, Action.READ, t, access.Item("territory"))
-    row = _territory(c, t)
+    return _territory_view(_territory(c, t))
+
+
+def _territory_view(row: Mapping[str, Any]) -> dict[str, Any]:
     policy = None
     if row.get("required_for"):
         policy = {"required_for": row["required_for"], "approvers": row["approvers"]}
@@ -155,56 +163,121 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,64}$")]
 Many = Annotated[list[Code] | None, Query(max_length=20)]
 
 
+@dataclass
+class Listing:
+    """What every listing takes: a cursor page, inclusive days (Europe/Rome) and a format."""
+
+    after: str | None = None
+    limit: Limit = 100
+    start: Annotated[date | None, Query(alias="from")] = None
+    end: Annotated[date | None, Query(alias="to")] = None
+    format: Format = Format.JSON
+    table: Annotated[str | None, Query(max_length=64)] = None
+
+
+ListingDep = Annotated[Listing, Depends()]
+COMPANY_LISTS = frozenset({"actors", "contributions", "fulfilments"})
+KIND_OF = {"actors": "actor", "contributions": "contribution", "requests": "request",
+           "matches": "match", "fulfilments": "fulfilment"}
+
+
 def _listing(c: Container, p: Principal, request: Request, table: str, t: str,
-             filters: dict[str, Any], after: str | None, limit: int) -> dict[str, Any]:
-    kind = {"contributions": "contribution", "requests": "request", "matches": "match"}[table]
-    # A company lists only offers, and only its own and its employees'.
-    party = p.actor_id if p.role is Role.COMPANY and table == "contributions" else None
-    require(p, Action.READ, t, access.item(kind, companies=(party,)))
+             filters: dict[str, Any], page: Listing, name_like: str | None = None) -> Any:
+    # A company lists only what it and its employees gave (and itself and its employees);
+    # needs and matches not at all.
+    party = p.actor_id if p.role is Role.COMPANY and table in COMPANY_LISTS else None
+    require(p, Action.READ, t, access.item(KIND_OF[table], companies=(party,)))
     _territory(c, t)
-    rows = c.reads.listing(table, t, filters, _cursor(after), limit, party=party)
-    nxt = str(rows[-1]["created_position"]) if len(rows) == limit else None
-    return {"items": show(c, p, request, table, t, rows), "next": nxt}
+    rows = c.reads.listing(table, t, filters, _cursor(page.after), page.limit, party=party,
+                           start=page.start, end=page.end, name_like=name_like)
+    nxt = str(rows[-1]["created_position"]) if len(rows) == page.limit else None
+    items = show(c, p, request, table, t, rows)
+    if name_like is not None:  # people match by their name only where it may be read
+        needle = name_like.casefold()
+        items = [i for i in items if needle in str(i.get("display_name") or "").casefold()]
+    return export({"items": items, "next": nxt}, page.format, "items", f"{table}-{t}", page.table)
+
+
+@router.get("/territories", response_model=models.TerritoryPage, tags=["listings"])
+def list_territories(c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
+    """The territories this principal may see."""
+    codes = None if p.role is Role.ADMIN else sorted(p.territories)
+    return {"items": [_territory_view(r) for r in c.reads.territories(codes)], "next": None}
+
+
+@router.get("/territories/{t}/programmes", response_model=models.ProgrammePage)
+def list_programmes(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
+    require(p, Action.READ, t, access.Item("territory"))
+    _territory(c, t)
+    return {"items": [{"territory": r["territory"], "code": r["code"], "name": r["name"],
+                       "starts_on": r["starts_on"], "ends_on": r["ends_on"],
+                       "partners": [str(x) for x in r["partners"]]}
+                      for r in c.reads.programmes(t)], "next": None}
+
+
+@router.get("/territories/{t}/actors", response_model=models.ActorPage,
+            response_model_exclude_unset=True, responses=FILES)
+def list_actors(t: str, c: ContainerDep, p: PrincipalDep, request: Request, page: ListingDep,
+                kind: Many = None, q: Annotated[str | None, Query(min_length=2, max_length=100)]
+                = None) -> Any:
+    """Actors in the order they were registered. `q` searches names: organisations' for every
+    role, people's only for roles that may read them."""
+    return _listing(c, p, request, "actors", t, {"kind": kind}, page, name_like=q)
 
 
 @router.get("/territories/{t}/contributions", response_model=models.ContributionPage,
-            response_model_exclude_unset=True)
+            response_model_exclude_unset=True, responses=FILES)
 def list_contributions(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
-                       status: Many = None, theme: Many = None,
-                       resource_kind: Many = None, unit: Many = None,
-                       contributor_id: uuid.UUID | None = None, employer_id: uuid.UUID | None = None,
-                       after: str | None = None, limit: Limit = 100) -> dict[str, Any]:
+                       page: ListingDep, status: Many = None, theme: Many = None,
+                       resource_kind: Many = None, unit: Many = None, programme: Many = None,
+                       contributor_id: uuid.UUID | None = None, employer_id: uuid.UUID | None = None
+                       ) -> Any:
     """Offers in the order they were pledged; e.g. `status=pledged&status=partly_allocated`
     lists what can still be matched. A company key sees its own and its employees' only."""
     return _listing(c, p, request, "contributions", t, {
         "status": status, "theme": theme, "resource_kind": resource_kind, "unit": unit,
-        "contributor_id": contributor_id, "employer_id": employer_id}, after, limit)
+        "programme": programme, "contributor_id": contributor_id, "employer_id": employer_id},
+        page)
 
 
 @router.get("/territories/{t}/requests", response_model=models.RequestPage,
-            response_model_exclude_unset=True)
-def list_requests(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
+            response_model_exclude_unset=True, responses=FILES)
+def list_requests(t: str, c: ContainerDep, p: PrincipalDep, request: Request, page: ListingDep,
                   status: Many = None, theme: Many = None,
                   resource_kind: Many = None, unit: Many = None, urgency: Many = None,
-                  beneficiary_id: uuid.UUID | None = None, after: str | None = None,
-                  limit: Limit = 100) -> dict[str, Any]:
+                  programme: Many = None, beneficiary_id: uuid.UUID | None = None) -> Any:
     """Needs in the order they were posted; e.g. `status=open&status=partly_matched` lists
     what still waits for help."""
     return _listing(c, p, request, "requests", t, {
         "status": status, "theme": theme, "resource_kind": resource_kind, "unit": unit,
-        "urgency": urgency, "beneficiary_id": beneficiary_id}, after, limit)
+        "urgency": urgency, "programme": programme, "beneficiary_id": beneficiary_id}, page)
 
 
 @router.get("/territories/{t}/matches", response_model=models.MatchPage,
-            response_model_exclude_unset=True)
-def list_matches(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
-                 status: Many = None, contribution_id: uuid.UUID | None = None,
-                 request_id: uuid.UUID | None = None, after: str | None = None,
-                 limit: Limit = 100) -> dict[str, Any]:
+            response_model_exclude_unset=True, responses=FILES)
+def list_matches(t: str, c: ContainerDep, p: PrincipalDep, request: Request, page: ListingDep,
+                 status: Many = None, programme: Many = None,
+                 contribution_id: uuid.UUID | None = None,
+                 request_id: uuid.UUID | None = None) -> Any:
     """Matches in the order they were made; `status=proposed` is the approval queue."""
     return _listing(c, p, request, "matches", t, {
-        "status": status, "contribution_id": contribution_id, "request_id": request_id},
-        after, limit)
+        "status": status, "programme": programme, "contribution_id": contribution_id,
+        "request_id": request_id}, page)
+
+
+@router.get("/territories/{t}/fulfilments", response_model=models.FulfilmentPage,
+            response_model_exclude_unset=True, responses=FILES)
+def list_fulfilments(t: str, c: ContainerDep, p: PrincipalDep, request: Request,
+                     page: ListingDep, theme: Many = None, resource_kind: Many = None,
+                     programme: Many = None, contributor_id: uuid.UUID | None = None,
+                     beneficiary_id: uuid.UUID | None = None, match_id: uuid.UUID | None = None,
+                     reversed: bool | None = None) -> Any:
+    """Who gave what to whom: deliveries in the order they were recorded; `from`/`to` look at
+    the day of delivery (`fulfilled_on`, else the day recorded)."""
+    return _listing(c, p, request, "fulfilments", t, {
+        "theme": theme, "resource_kind": resource_kind, "programme": programme,
+        "contributor_id": contributor_id, "beneficiary_id": beneficiary_id,
+        "match_id": match_id, "reversed": reversed}, page)
 
 
 @router.get("/territories/{t}/contributions/{item_id}", response_model=models.ContributionPublic,

@@ -17,8 +17,11 @@ from api.schemas import (
     ApprovalPolicyUpdate,
     Cancel,
     ContributionCreate,
+    FeedbackCreate,
     FulfilmentCreate,
+    ManagementCostCreate,
     MatchCreate,
+    ProgrammeCreate,
     Reject,
     RequestCreate,
     Reverse,
@@ -114,7 +117,8 @@ def create_actor(t: str, body: ActorCreate, c: ContainerDep, w: WritesDep, p: Pr
                  request: Request) -> JSONResponse:
     personal = body.personal.model_dump(exclude_none=True) if body.personal else None
     command = cmd.RegisterActor(t, body.kind, body.display_name, personal or None,
-                                body.runts_id, body.employer_id, body.case_owner_id)
+                                body.runts_id, body.employer_id, body.case_owner_id, body.zone,
+                                body.vat_number)
     return _write(c, w, p, request, "actors", body, command)
 
 
@@ -131,7 +135,8 @@ def pledge(t: str, body: ContributionCreate, c: ContainerDep, w: WritesDep, p: P
            request: Request) -> JSONResponse:
     command = cmd.Pledge(t, body.contributor_id, body.resource_kind, body.unit, body.quantity,
                          body.theme, body.description, body.motivation, body.paid_time,
-                         body.employer_id, body.valid_until, body.project_ref)
+                         body.employer_id, body.valid_until, body.project_ref,
+                         body.cost_eur_cent, body.funding_source, body.programme)
     return _write(c, w, p, request, "contributions", body, command)
 
 
@@ -140,7 +145,7 @@ def post_request(t: str, body: RequestCreate, c: ContainerDep, w: WritesDep, p: 
                  request: Request) -> JSONResponse:
     command = cmd.PostRequest(t, body.beneficiary_id, body.resource_kind, body.unit,
                               body.quantity, body.theme, body.urgency, body.description,
-                              body.needed_by)
+                              body.needed_by, body.programme)
     return _write(c, w, p, request, "requests", body, command)
 
 
@@ -149,7 +154,8 @@ def create_match(t: str, body: MatchCreate, c: ContainerDep, w: WritesDep, p: Pr
                  request: Request) -> JSONResponse:
     """Reserves both sides. Under the territory's approval policy a match made by a listed
     role is `proposed` and cannot be fulfilled until approved."""
-    command = cmd.MakeMatch(t, body.contribution_id, body.request_id, body.quantity)
+    command = cmd.MakeMatch(t, body.contribution_id, body.request_id, body.quantity,
+                            body.programme)
     return _write(c, w, p, request, "matches", body, command)
 
 
@@ -205,3 +211,45 @@ def withdraw_request(t: str, item_id: uuid.UUID, c: ContainerDep, w: WritesDep,
                      body: Withdraw | None = None) -> JSONResponse:
     command = cmd.WithdrawRequest(t, item_id, body.reason if body else None)
     return _write(c, w, p, request, "requests", body, command)
+
+
+@router.post("/territories/{t}/programmes", status_code=201,
+             response_model=models.ProgrammePublic)
+def define_programme(t: str, body: ProgrammeCreate, c: ContainerDep, w: WritesDep,
+                     p: PrincipalDep, request: Request) -> JSONResponse:
+    """A co-programming / co-design programme (art. 55 CTS); offers, needs and matches may
+    name it, and every report can be cut by it."""
+    command = cmd.DefineProgramme(t, body.code, body.name, body.starts_on, body.ends_on,
+                                  tuple(body.partners))
+    return _plain(c, w, p, request, body, command, lambda _: {
+        "territory": t, "code": body.code, "name": body.name, "starts_on": body.starts_on,
+        "ends_on": body.ends_on, "partners": [str(x) for x in body.partners]})
+
+
+@router.post("/territories/{t}/fulfilments/{fulfilment_id}/feedback", status_code=201,
+             response_model=models.FulfilmentPublic)
+def record_feedback(t: str, fulfilment_id: uuid.UUID, body: FeedbackCreate, c: ContainerDep,
+                    w: WritesDep, p: PrincipalDep, request: Request) -> JSONResponse:
+    """Once per delivery, by the beneficiary's operator: satisfaction 1..5 and the depth of
+    change (none, connect, improve, transform); the comment is sealed like every free text."""
+    command = cmd.RecordFeedback(t, fulfilment_id, body.satisfaction, body.change, body.comment)
+    return _write(c, w, p, request, "fulfilments", body, command)
+
+
+@router.post("/territories/{t}/actors/{company_id}/management-costs", status_code=201,
+             response_model=models.ManagementCostPublic)
+def record_management_cost(t: str, company_id: uuid.UUID, body: ManagementCostCreate,
+                           c: ContainerDep, w: WritesDep, p: PrincipalDep,
+                           request: Request) -> JSONResponse:
+    """A company's cost of running its community programme (B4SI management costs), counted
+    by `incurred_on`."""
+    command = cmd.RecordManagementCost(t, company_id, body.incurred_on, body.eur_cent,
+                                       body.description)
+
+    def answer(cost_id: uuid.UUID, position: int) -> Outcome:
+        return Outcome({"id": str(cost_id), "company_id": str(company_id),
+                        "incurred_on": body.incurred_on, "eur_cent": body.eur_cent}, position)
+
+    def run(new_id: uuid.UUID, claim: Claim | None) -> Outcome:
+        return answer(new_id, c.app.handle(command, p, new_id, claim).position)
+    return w.run(f"{request.method} {request.url.path}", body, run, answer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from ledger.domain.base import LedgerAggregate
+from ledger.domain.checks import check_iso_date, check_positive
 from ledger.domain.errors import ActorErasedError, InvalidActorError
 from ledger.domain.values import PERSONAL_KINDS, ActorKind
 
@@ -25,6 +26,17 @@ class Actor(LedgerAggregate):
         employer_id: UUID | None
         # The ETS that follows this person (their case worker's organisation), if any.
         case_owner_id: UUID | None = None
+        # Where the actor lives or works (a district of the territory), for needs by zone.
+        zone: str | None = None
+        vat_number: str | None = None
+
+    class ManagementCostRecorded(Event):
+        """A company's cost of running its community programme (B4SI management costs)."""
+
+        cost_id: UUID
+        incurred_on: str
+        eur_cent: int
+        description_sealed: str | None
 
     class Erased(Event):
         def apply(self, aggregate: Actor) -> None:
@@ -40,6 +52,8 @@ class Actor(LedgerAggregate):
         runts_id: str | None,
         employer_id: UUID | None,
         case_owner_id: UUID | None = None,
+        zone: str | None = None,
+        vat_number: str | None = None,
     ) -> None:
         super().__init__(territory)
         self.kind = kind
@@ -49,6 +63,8 @@ class Actor(LedgerAggregate):
         self.runts_id = runts_id
         self.employer_id = employer_id
         self.case_owner_id = case_owner_id
+        self.zone = zone
+        self.vat_number = vat_number
         self.erased = False
 
     @classmethod
@@ -64,6 +80,8 @@ class Actor(LedgerAggregate):
         employer_id: UUID | None = None,
         operator_id: str | None = None,
         case_owner_id: UUID | None = None,
+        zone: str | None = None,
+        vat_number: str | None = None,
     ) -> Actor:
         actor_kind = _check_kind(kind)
         if actor_kind in PERSONAL_KINDS:
@@ -76,6 +94,8 @@ class Actor(LedgerAggregate):
         # Employees are people; the application also checks the employer is a company.
         if employer_id is not None and actor_kind is not ActorKind.CITIZEN:
             raise InvalidActorError("only a citizen can have an employer")
+        if vat_number is not None and actor_kind not in (ActorKind.COMPANY, ActorKind.ETS):
+            raise InvalidActorError("only a company or an ETS has a VAT number")
         return cls._create(
             cls.Registered,
             id=id,
@@ -88,6 +108,8 @@ class Actor(LedgerAggregate):
             runts_id=runts_id,
             employer_id=employer_id,
             case_owner_id=case_owner_id,
+            zone=zone,
+            vat_number=vat_number,
         )
 
     def erase(self, operator_id: str | None = None) -> None:
@@ -97,6 +119,16 @@ class Actor(LedgerAggregate):
     def check_not_erased(self) -> None:
         if self.erased:
             raise ActorErasedError(f"actor {self.id} has been erased")
+
+    def record_management_cost(self, cost_id: UUID, incurred_on: str, eur_cent: int,
+                               description_sealed: str | None, operator_id: str | None = None) -> None:
+        self.check_not_erased()
+        if self.kind != ActorKind.COMPANY.value:
+            raise InvalidActorError(f"management costs are a company's; {self.id} is a {self.kind}")
+        check_positive(eur_cent)
+        day = check_iso_date(incurred_on, "incurred_on")
+        self.trigger_event(self.ManagementCostRecorded, operator_id=operator_id, cost_id=cost_id,
+                           incurred_on=day, eur_cent=eur_cent, description_sealed=description_sealed)
 
     def check_can_follow_cases(self) -> None:
         """Only an ETS follows people as its cases."""

@@ -7,6 +7,7 @@ from uuid import UUID
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.checks import check_iso_date, check_positive, check_resource
 from ledger.domain.errors import (
+    InvalidCostError,
     InvalidMotivationError,
     ItemNotActiveError,
     OverAllocationError,
@@ -14,7 +15,7 @@ from ledger.domain.errors import (
     OverReleaseError,
     OverReversalError,
 )
-from ledger.domain.values import Motivation
+from ledger.domain.values import FundingSource, Motivation, ResourceKind
 
 INACTIVE = frozenset({"withdrawn", "expired"})
 
@@ -37,6 +38,10 @@ class Contribution(LedgerAggregate):
         employer_id: UUID | None
         valid_until: str | None
         project_ref: str | None
+        # Declared cost to the giver (b4si-1): per hour of minute units, per kg, per item.
+        cost_eur_cent: int | None = None
+        funding_source: str | None = None
+        programme: str | None = None
 
     class QuantitiesChanged(Event):
         """Never triggered itself: every later event carries the resulting state, so a
@@ -93,6 +98,9 @@ class Contribution(LedgerAggregate):
         employer_id: UUID | None,
         valid_until: str | None,
         project_ref: str | None,
+        cost_eur_cent: int | None = None,
+        funding_source: str | None = None,
+        programme: str | None = None,
     ) -> None:
         super().__init__(territory)
         self.contributor_id = contributor_id
@@ -106,6 +114,9 @@ class Contribution(LedgerAggregate):
         self.employer_id = employer_id
         self.valid_until = valid_until
         self.project_ref = project_ref
+        self.cost_eur_cent = cost_eur_cent
+        self.funding_source = funding_source
+        self.programme = programme
         self.reserved = 0
         self.delivered = 0
         self.taken_back = 0
@@ -129,9 +140,24 @@ class Contribution(LedgerAggregate):
         valid_until: str | None = None,
         project_ref: str | None = None,
         operator_id: str | None = None,
+        cost_eur_cent: int | None = None,
+        funding_source: str | None = None,
+        programme: str | None = None,
     ) -> Contribution:
         kind, unit = check_resource(resource_kind, unit)
         check_positive(quantity)
+        if cost_eur_cent is not None:
+            check_positive(cost_eur_cent)
+            if kind == ResourceKind.MONEY.value:
+                raise InvalidCostError("money is valued at face value: it takes no cost_eur_cent")
+        if funding_source is not None:
+            if kind != ResourceKind.MONEY.value:
+                raise InvalidCostError("only money has a funding_source")
+            try:
+                funding_source = FundingSource(funding_source).value
+            except ValueError:
+                allowed = ", ".join(f.value for f in FundingSource)
+                raise InvalidCostError(f"unknown funding_source {funding_source!r} (allowed: {allowed})") from None
         if motivation is not None:
             try:
                 motivation = Motivation(motivation).value
@@ -154,6 +180,9 @@ class Contribution(LedgerAggregate):
             employer_id=employer_id,
             valid_until=check_iso_date(valid_until, "valid_until"),
             project_ref=project_ref,
+            cost_eur_cent=cost_eur_cent,
+            funding_source=funding_source,
+            programme=programme,
         )
 
     @property

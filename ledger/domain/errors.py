@@ -151,5 +151,31 @@ class SelfApprovalError(DomainError):
     rule = "self-approval"
 
 
+class UnknownProgrammeError(DomainError):
+    rule = "unknown-programme"
+
+
+class ProgrammeAlreadyDefinedError(DomainError):
+    rule = "programme-already-defined"
+
+
+class InvalidProgrammeError(InvalidValueError):
+    rule = "invalid-programme"
+
+
+class InvalidCostError(InvalidValueError):
+    rule = "invalid-cost"
+
+
+class InvalidFeedbackError(InvalidValueError):
+    rule = "invalid-feedback"
+
+
+class FeedbackAlreadyRecordedError(DomainError):
+    """Feedback on a delivery is given once."""
+
+    rule = "feedback-already-recorded"
+
+
 class AggregateMismatchError(ValueError):
     """The aggregates passed together do not reference each other."""

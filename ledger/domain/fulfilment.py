@@ -7,9 +7,15 @@ from uuid import UUID
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.checks import check_iso_date
 from ledger.domain.contribution import Contribution
-from ledger.domain.errors import AggregateMismatchError, AlreadyReversedError
+from ledger.domain.errors import (
+    AggregateMismatchError,
+    AlreadyReversedError,
+    FeedbackAlreadyRecordedError,
+    InvalidFeedbackError,
+)
 from ledger.domain.match import Match
 from ledger.domain.request import Request
+from ledger.domain.values import Change
 
 
 class Fulfilment(LedgerAggregate):
@@ -31,6 +37,19 @@ class Fulfilment(LedgerAggregate):
         quantity: int
         fulfilled_on: str | None
         note_sealed: str | None
+        programme: str | None = None
+
+    class FeedbackRecorded(Event):
+        """How the beneficiary judged the help: satisfaction 1..5 and the depth of change."""
+
+        satisfaction: int
+        change: str | None
+        comment_sealed: str | None
+
+        def apply(self, aggregate: Fulfilment) -> None:
+            aggregate.satisfaction = self.satisfaction
+            aggregate.change = self.change
+            aggregate.comment_sealed = self.comment_sealed
 
     class Reversed(Event):
         reason_sealed: str | None
@@ -55,6 +74,7 @@ class Fulfilment(LedgerAggregate):
         quantity: int,
         fulfilled_on: str | None,
         note_sealed: str | None,
+        programme: str | None = None,
     ) -> None:
         super().__init__(territory)
         self.match_id = match_id
@@ -69,7 +89,11 @@ class Fulfilment(LedgerAggregate):
         self.quantity = quantity
         self.fulfilled_on = fulfilled_on
         self.note_sealed = note_sealed
+        self.programme = programme
         self.reversed = False
+        self.satisfaction: int | None = None
+        self.change: str | None = None
+        self.comment_sealed: str | None = None
 
     @classmethod
     def record(
@@ -106,11 +130,28 @@ class Fulfilment(LedgerAggregate):
             quantity=quantity,
             fulfilled_on=fulfilled_on,
             note_sealed=note_sealed,
+            programme=match.programme,
         )
         match.fulfil(id, quantity, operator_id)
         contribution.deliver(id, match.id, quantity, operator_id)
         request.receive(id, match.id, quantity, operator_id)
         return fulfilment
+
+    def record_feedback(self, satisfaction: int, change: str | None, comment_sealed: str | None,
+                        operator_id: str | None = None) -> None:
+        """Once per delivery, by (the operator of) the beneficiary."""
+        if self.satisfaction is not None:
+            raise FeedbackAlreadyRecordedError(f"feedback on fulfilment {self.id} is already recorded")
+        if isinstance(satisfaction, bool) or not isinstance(satisfaction, int) or not 1 <= satisfaction <= 5:
+            raise InvalidFeedbackError(f"satisfaction is 1 to 5, got {satisfaction!r}")
+        if change is not None:
+            try:
+                change = Change(change).value
+            except ValueError:
+                allowed = ", ".join(c.value for c in Change)
+                raise InvalidFeedbackError(f"unknown change {change!r} (allowed: {allowed})") from None
+        self.trigger_event(self.FeedbackRecorded, operator_id=operator_id, satisfaction=satisfaction,
+                           change=change, comment_sealed=comment_sealed)
 
     def reverse(
         self,

@@ -44,12 +44,13 @@ class Match(LedgerAggregate):
         unit: str
         theme: str
         quantity: int
+        programme: str | None = None
 
     class Proposed(Reserved):
         """A match that waits for approval; the proposer is the event's operator."""
 
-        approvals_required: int
-        status: str
+        approvals_required: int = 1
+        status: str = "proposed"
 
     class QuantitiesChanged(Event):
         """Never triggered itself: every later event carries the resulting state."""
@@ -100,6 +101,7 @@ class Match(LedgerAggregate):
         approvals_required: int = 0,
         status: str = "reserved",
         operator_id: str | None = None,
+        programme: str | None = None,
     ) -> None:
         super().__init__(territory)
         self.contribution_id = contribution_id
@@ -115,6 +117,7 @@ class Match(LedgerAggregate):
         self.approvals_required = approvals_required
         self.approvals: list[str] = []
         self.proposed_by = operator_id if approvals_required else None
+        self.programme = programme
 
     @classmethod
     def reserve(
@@ -125,6 +128,7 @@ class Match(LedgerAggregate):
         quantity: int,
         operator_id: str | None = None,
         approvals_required: int = 0,
+        programme: str | None = None,
     ) -> Match:
         """Reserves on both sides; the caller saves all three aggregates together.
 
@@ -158,6 +162,7 @@ class Match(LedgerAggregate):
             unit=contribution.unit,
             theme=request.theme,
             quantity=quantity,
+            programme=programme or request.programme or contribution.programme,
             **extra,
         )
         contribution.allocate(id, quantity, operator_id)

@@ -34,6 +34,7 @@ class Request(LedgerAggregate):
         urgency: str
         description_sealed: str | None
         needed_by: str | None
+        programme: str | None = None
 
     class QuantitiesChanged(Event):
         """Never triggered itself: every later event carries the resulting state."""
@@ -86,6 +87,7 @@ class Request(LedgerAggregate):
         urgency: str,
         description_sealed: str | None,
         needed_by: str | None,
+        programme: str | None = None,
     ) -> None:
         super().__init__(territory)
         self.beneficiary_id = beneficiary_id
@@ -96,6 +98,7 @@ class Request(LedgerAggregate):
         self.urgency = urgency
         self.description_sealed = description_sealed
         self.needed_by = needed_by
+        self.programme = programme
         self.reserved = 0
         self.received = 0
         self.taken_back = 0
@@ -116,6 +119,7 @@ class Request(LedgerAggregate):
         description_sealed: str | None = None,
         needed_by: str | None = None,
         operator_id: str | None = None,
+        programme: str | None = None,
     ) -> Request:
         kind, unit = check_resource(resource_kind, unit)
         check_positive(quantity)
@@ -137,6 +141,7 @@ class Request(LedgerAggregate):
             urgency=urgency,
             description_sealed=description_sealed,
             needed_by=check_iso_date(needed_by, "needed_by"),
+            programme=programme,
         )
 
     @property

@@ -6,10 +6,14 @@ import re
 from uuid import UUID, uuid5
 
 from ledger.domain.base import LedgerAggregate
+from ledger.domain.checks import check_iso_date
 from ledger.domain.errors import (
     InvalidApprovalPolicyError,
+    InvalidProgrammeError,
     InvalidTerritoryCodeError,
+    ProgrammeAlreadyDefinedError,
     ThemeAlreadyDefinedError,
+    UnknownProgrammeError,
     UnknownThemeError,
 )
 from ledger.domain.themes import BUILT_IN_THEMES, Theme, check_territory_theme_code
@@ -19,6 +23,7 @@ TERRITORY_NAMESPACE = UUID("6f1c3a52-8d0e-4b7a-9a43-2f5e1c7d9b10")
 
 ISTAT_CODE = re.compile(r"^[0-9]{6}$")
 MAX_APPROVERS = 5
+PROGRAMME_CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
 
 class Territory(LedgerAggregate):
@@ -46,11 +51,24 @@ class Territory(LedgerAggregate):
             aggregate.approval_required_for = list(self.required_for)
             aggregate.approvers = self.approvers
 
+    class ProgrammeDefined(Event):
+        """A co-programming / co-design programme (art. 55 CTS) with its partner ETS."""
+
+        code: str
+        name: str
+        starts_on: str | None
+        ends_on: str | None
+        partners: list[str]
+
+        def apply(self, aggregate: Territory) -> None:
+            aggregate.programmes[self.code] = self.name
+
     def __init__(self, territory: str, code: str, name: str) -> None:
         super().__init__(territory)
         self.code = code
         self.name = name
         self.own_themes: dict[str, str] = {}
+        self.programmes: dict[str, str] = {}
         self.approval_required_for: list[str] = []
         self.approvers = 0
 
@@ -85,6 +103,23 @@ class Territory(LedgerAggregate):
             raise InvalidApprovalPolicyError("a policy that requires approval needs at least one approver")
         self.trigger_event(self.ApprovalPolicySet, required_for=roles, approvers=approvers if roles else 0,
                            operator_id=operator_id)
+
+    def define_programme(self, code: str, name: str, starts_on: str | None, ends_on: str | None,
+                         partners: list[UUID], operator_id: str | None = None) -> None:
+        if not PROGRAMME_CODE.fullmatch(code):
+            raise InvalidProgrammeError(f"programme code must match {PROGRAMME_CODE.pattern}, got {code!r}")
+        if code in self.programmes:
+            raise ProgrammeAlreadyDefinedError(f"programme {code!r} is already defined in {self.code}")
+        start, end = check_iso_date(starts_on, "starts_on"), check_iso_date(ends_on, "ends_on")
+        if start and end and end < start:
+            raise InvalidProgrammeError(f"programme {code!r} ends ({end}) before it starts ({start})")
+        self.trigger_event(self.ProgrammeDefined, code=code, name=name, starts_on=start, ends_on=end,
+                           partners=[str(p) for p in partners], operator_id=operator_id)
+
+    def check_programme(self, code: str | None) -> None:
+        if code is not None and code not in self.programmes:
+            known = ", ".join(sorted(self.programmes)) or "none defined"
+            raise UnknownProgrammeError(f"programme {code!r} is not defined in {self.code} (defined: {known})")
 
     def approvals_required(self, role: str) -> int:
         """How many distinct approvals a match made by ``role`` needs before it can be fulfilled."""

@@ -51,6 +51,28 @@ class Motivation(StrEnum):
     CHARITABLE_GIFT = "charitable_gift"
     COMMUNITY_INVESTMENT = "community_investment"
     COMMERCIAL_INITIATIVE = "commercial_initiative"
+    # Welfare aziendale (TUIR art. 51) spent on local services: recorded, never a B4SI input.
+    CORPORATE_WELFARE = "corporate_welfare"
+
+
+class FundingSource(StrEnum):
+    """Where money comes from, for the funding mix (public vs private, and which private)."""
+
+    PUBLIC = "public"
+    PHILANTHROPY = "philanthropy"
+    CIVIC_CROWDFUNDING = "civic_crowdfunding"
+    FIVE_PER_THOUSAND = "five_per_thousand"
+    CORPORATE_WELFARE = "corporate_welfare"
+    DONATION = "donation"
+
+
+class Change(StrEnum):
+    """Depth of change for the beneficiary (B4SI): what a delivery did for them."""
+
+    NONE = "none"
+    CONNECT = "connect"
+    IMPROVE = "improve"
+    TRANSFORM = "transform"
 
 
 class Urgency(StrEnum):

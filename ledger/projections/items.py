@@ -17,18 +17,19 @@ from ledger.projections.records import Record
 CREATION_COLUMNS: dict[str, tuple[str, ...]] = {
     "territories": ("code", "name"),
     "actors": ("kind", "display_name", "display_name_sealed", "personal_sealed", "runts_id",
-               "employer_id", "case_owner_id"),
+               "employer_id", "case_owner_id", "zone", "vat_number"),
     "contributions": ("contributor_id", "employer_id", "resource_kind", "unit", "quantity",
                       "theme", "description_sealed", "motivation", "paid_time", "valid_until",
-                      "project_ref", "operator_id", "status"),
+                      "project_ref", "operator_id", "status", "cost_eur_cent", "funding_source",
+                      "programme"),
     "requests": ("beneficiary_id", "resource_kind", "unit", "quantity", "theme", "urgency",
-                 "description_sealed", "needed_by", "operator_id", "status"),
+                 "description_sealed", "needed_by", "operator_id", "status", "programme"),
     "matches": ("contribution_id", "request_id", "contributor_id", "beneficiary_id",
                 "resource_kind", "unit", "theme", "quantity", "operator_id", "status",
-                "approvals_required"),
+                "approvals_required", "programme"),
     "fulfilments": ("match_id", "contribution_id", "request_id", "contributor_id",
                     "beneficiary_id", "employer_id", "resource_kind", "unit", "theme",
-                    "quantity", "fulfilled_on", "note_sealed", "operator_id"),
+                    "quantity", "fulfilled_on", "note_sealed", "operator_id", "programme"),
 }
 INITIAL_STATUS = {"contributions": "pledged", "requests": "open", "matches": "reserved"}
 STATE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -41,7 +42,7 @@ STATE_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 TABLE_OF = {"territory": "territories", "actor": "actors", "contribution": "contributions",
             "request": "requests", "match": "matches", "fulfilment": "fulfilments"}
-LISTED = {"contributions", "requests", "matches"}
+LISTED = {"actors", "contributions", "requests", "matches", "fulfilments"}
 TIMESTAMPED = {"contributions", "requests", "matches", "fulfilments"}
 
 
@@ -58,6 +59,9 @@ def state_after(table: str, record: Record) -> dict[str, Any]:
         cols["reject_reason_sealed"] = data.get("reason_sealed")
     elif record.name == "actor.erased":
         cols["erased"] = True
+    elif record.name == "fulfilment.feedback_recorded":
+        cols.update(satisfaction=data["satisfaction"], change=data.get("change"),
+                    comment_sealed=data.get("comment_sealed"))
     return cols
 
 

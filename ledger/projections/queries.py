@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from psycopg import sql
@@ -33,9 +34,31 @@ SELECT resource_kind, unit, sum(pledged)::bigint AS pledged, sum(reserved)::bigi
 """
 
 
+# Who "gave" an item, for a company's listing: itself or its employees.
+PARTIES = {
+    "actors": "(id = %(party)s OR employer_id = %(party)s)",
+    "contributions": "(contributor_id = %(party)s OR employer_id = %(party)s)",
+    "fulfilments": "(contributor_id = %(party)s OR employer_id = %(party)s)",
+    "requests": "false", "matches": "false",
+}
+# The day a listing's from/to filters look at (Europe/Rome).
+_LOCAL = "(({col}) AT TIME ZONE 'Europe/Rome')::date"
+DAY_OF = {
+    "actors": _LOCAL.format(col="registered_at"),
+    "contributions": _LOCAL.format(col="created_at"),
+    "requests": _LOCAL.format(col="created_at"),
+    "matches": _LOCAL.format(col="created_at"),
+    "fulfilments": "COALESCE(fulfilled_on::date, " + _LOCAL.format(col="created_at") + ")",
+}
+
+
 class Reads:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def rows(self, query: str, params: dict[str, Any]) -> list[Row]:
+        """Rows of a query over the active generation; `{s}` names its schema."""
+        return self._all(query, params)
 
     def _all(self, query: str, params: dict[str, Any]) -> list[Row]:
         with self.db.transaction() as conn:
@@ -58,17 +81,28 @@ class Reads:
         return int(row["p"]) if row else 0
 
     def listing(self, table: str, territory: str, filters: dict[str, Any], after: int,
-                limit: int, party: uuid.UUID | None = None) -> list[Row]:
-        """A page of contributions, requests or matches in the order they were created;
-        filter values are lists (any of) or single values. ``party``: only offers given by
-        that actor or by its employees."""
-        assert table in {"contributions", "requests", "matches"}
+                limit: int, party: uuid.UUID | None = None, start: date | None = None,
+                end: date | None = None, name_like: str | None = None) -> list[Row]:
+        """A page of items in the order they were created; filter values are lists (any of)
+        or single values. ``party``: only what that actor or its employees gave (or, for
+        actors, the actor and its employees). ``start``/``end``: inclusive days (Europe/Rome)
+        of creation, or of delivery for fulfilments. ``name_like``: organisations whose clear
+        name contains it, and every person (their names are sealed: the caller decides)."""
+        assert table in PARTIES
         where, params = ["territory = %(t)s", "created_position > %(after)s"], {
-            "t": territory, "after": after, "l": limit}
+            "t": territory, "after": after, "l": limit, "start": start, "end": end}
         if party is not None:
-            assert table == "contributions"
-            where.append("(contributor_id = %(party)s OR employer_id = %(party)s)")
+            where.append(PARTIES[table])
             params["party"] = party
+        day = DAY_OF[table]
+        if start is not None:
+            where.append(f"{day} >= %(start)s")
+        if end is not None:
+            where.append(f"{day} <= %(end)s")
+        if name_like is not None:
+            where.append("(display_name IS NULL OR display_name ILIKE %(like)s)")
+            params["like"] = "%" + name_like.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
         for name, value in filters.items():
             if value is None or value == []:
                 continue
@@ -105,6 +139,19 @@ class Reads:
         rows = self._all("SELECT id, case_owner_id, employer_id FROM {s}.actors "
                          "WHERE id = ANY(%(ids)s)", {"ids": list(ids)})
         return {r["id"]: r for r in rows}
+
+    def territories(self, codes: list[str] | None) -> list[Row]:
+        """Registered territories, all of them or those with the given codes."""
+        return self._all("SELECT * FROM {s}.territories WHERE %(all)s OR code = ANY(%(codes)s)"
+                         " ORDER BY code", {"all": codes is None, "codes": codes or []})
+
+    def programmes(self, territory: str) -> list[Row]:
+        return self._all("SELECT * FROM {s}.programmes WHERE territory = %(t)s ORDER BY code",
+                         {"t": territory})
+
+    def companies_by_vat(self, vat_number: str) -> list[Row]:
+        return self._all("SELECT id, territory FROM {s}.actors WHERE vat_number = %(v)s"
+                         " AND kind = 'company' ORDER BY territory", {"v": vat_number})
 
     def territory(self, code: str) -> Row | None:
         return self._one("SELECT * FROM {s}.territories WHERE code = %(t)s", {"t": code})

@@ -86,6 +86,24 @@ ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS approvals text[] NOT NULL DEFAU
 ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS proposed_by text;
 ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS reject_reason_sealed text;
 CREATE INDEX IF NOT EXISTS matches_listing ON {s}.matches (territory, created_position);
+CREATE INDEX IF NOT EXISTS matches_request ON {s}.matches (request_id);
+CREATE INDEX IF NOT EXISTS requests_created ON {s}.requests (territory, created_at);
+ALTER TABLE {s}.actors ADD COLUMN IF NOT EXISTS zone text;
+ALTER TABLE {s}.actors ADD COLUMN IF NOT EXISTS vat_number text;
+CREATE INDEX IF NOT EXISTS actors_vat ON {s}.actors (vat_number);
+ALTER TABLE {s}.contributions ADD COLUMN IF NOT EXISTS cost_eur_cent bigint;
+ALTER TABLE {s}.contributions ADD COLUMN IF NOT EXISTS funding_source text;
+ALTER TABLE {s}.contributions ADD COLUMN IF NOT EXISTS programme text;
+ALTER TABLE {s}.requests ADD COLUMN IF NOT EXISTS programme text;
+ALTER TABLE {s}.matches ADD COLUMN IF NOT EXISTS programme text;
+ALTER TABLE {s}.fulfilments ADD COLUMN IF NOT EXISTS programme text;
+ALTER TABLE {s}.fulfilments ADD COLUMN IF NOT EXISTS satisfaction int;
+ALTER TABLE {s}.fulfilments ADD COLUMN IF NOT EXISTS change text;
+ALTER TABLE {s}.fulfilments ADD COLUMN IF NOT EXISTS comment_sealed text;
+ALTER TABLE {s}.fulfilments ADD COLUMN IF NOT EXISTS created_position bigint;
+ALTER TABLE {s}.actors ADD COLUMN IF NOT EXISTS created_position bigint;
+CREATE INDEX IF NOT EXISTS fulfilments_listing ON {s}.fulfilments (territory, created_position);
+CREATE INDEX IF NOT EXISTS actors_created ON {s}.actors (territory, created_position);
 """
 
 GENERATION_TABLE = """

@@ -17,6 +17,8 @@ from ledger.projections.audit import AuditBatch
 from ledger.projections.history import HistoryBatch
 from ledger.projections.items import ItemBatch
 from ledger.projections.records import Record
+from ledger.projections.reports import TABLES as REPORT_TABLES
+from ledger.projections.reports import ReportBatch
 from ledger.projections.schema import FIRST_SCHEMA, GENERATION_TABLE, TABLES
 
 
@@ -25,8 +27,9 @@ class Batch(Protocol):
     def flush(self, cur: Cursor[Any], schema: str) -> None: ...
 
 
+# Applied in this order in one transaction: reports join the items of the same batch.
 PROJECTIONS: dict[str, type[Batch]] = {
-    "items": ItemBatch, "history": HistoryBatch, "audit": AuditBatch}
+    "items": ItemBatch, "history": HistoryBatch, "audit": AuditBatch, "reports": ReportBatch}
 
 Conn = psycopg.Connection[dict[str, Any]]
 
@@ -47,6 +50,7 @@ def setup(db: Database) -> str:
 def create_schema(conn: Conn, schema: str) -> None:
     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     conn.execute(TABLES.replace("{s}", f'"{schema}"'))
+    conn.execute(REPORT_TABLES.replace("{s}", f'"{schema}"'))
 
 
 def active_schema(conn: Conn, *, lock: bool = False) -> str:

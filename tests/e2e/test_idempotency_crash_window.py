@@ -43,7 +43,8 @@ def test_retry_after_a_crash_between_commit_and_response(http: httpx.Client, rol
 
     # What the API does up to the moment it dies: claim the key, run the command under it.
     payload = {"description": None, "employer_id": None, "motivation": None,
-               "paid_time": None, "project_ref": None, "valid_until": None} | body
+               "paid_time": None, "project_ref": None, "valid_until": None,
+               "cost_eur_cent": None, "funding_source": None, "programme": None} | body
     fingerprint = hashlib.sha256(json.dumps([scope, payload], sort_keys=True).encode()
                                  ).hexdigest()
     assert IdempotencyStore(container.db).claim(scope, key, fingerprint) is None

@@ -79,6 +79,8 @@ def _place(http: httpx.Client, container: Container, admin: str) -> Place:
             "contribution_id": ids["gift"], "request_id": ids["need"], "quantity": 1}))
         assert proposed["status"] == "proposed"
         place.proposed[role] = proposed["id"]
+    # Reads come from the projections: let them catch up with everything written here.
+    assert http.get(t, params={"min_position": proposed["position"]}).status_code == 200
     return place
 
 

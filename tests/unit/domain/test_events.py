@@ -39,6 +39,9 @@ STABLE_TOPICS = {
     "ledger.domain.match:Match.Approved",
     "ledger.domain.match:Match.Rejected",
     "ledger.domain.territory:Territory.ApprovalPolicySet",
+    "ledger.domain.territory:Territory.ProgrammeDefined",
+    "ledger.domain.actor:Actor.ManagementCostRecorded",
+    "ledger.domain.fulfilment:Fulfilment.FeedbackRecorded",
     "ledger.domain.fulfilment:Fulfilment.Recorded",
     "ledger.domain.fulfilment:Fulfilment.Reversed",
 }

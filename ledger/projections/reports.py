@@ -1,0 +1,119 @@
+"""The reporting read model: one row per delivered quantity, and the reports over it.
+
+``deliveries`` holds every fulfilment with what reports cut by — its real day (``fulfilled_on``,
+else the day it was recorded, Europe/Rome), territory, theme, programme, the contributor (kind,
+employer, paid time, motivation, declared cost, funding source), the beneficiary (kind, zone),
+resource kind, unit and quantity — and whether it was reversed (a reversed fulfilment never
+counts) and the beneficiary's feedback. Rows are filled in the projector's transaction, after
+the items projection of the same batch, so the contribution and the actors they join are there.
+``programmes`` and ``management_costs`` complete what the overview and the CSR report need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import Cursor, sql
+
+from ledger.projections.records import Record
+
+ZONE = "Europe/Rome"
+TABLES = """
+CREATE TABLE IF NOT EXISTS {s}.deliveries (
+    fulfilment_id uuid PRIMARY KEY, territory text NOT NULL, fulfilled_on date NOT NULL,
+    recorded_at timestamptz NOT NULL, theme text, programme text, match_id uuid NOT NULL,
+    contribution_id uuid NOT NULL, request_id uuid NOT NULL, contributor_id uuid NOT NULL,
+    contributor_kind text, employer_id uuid, paid_time boolean, motivation text,
+    cost_eur_cent bigint, funding_source text, beneficiary_id uuid NOT NULL,
+    beneficiary_kind text, beneficiary_zone text, resource_kind text NOT NULL,
+    unit text NOT NULL, quantity bigint NOT NULL, reversed boolean NOT NULL DEFAULT false,
+    satisfaction int, change text, position bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_period ON {s}.deliveries (territory, fulfilled_on);
+CREATE INDEX IF NOT EXISTS deliveries_contributor ON {s}.deliveries (contributor_id, fulfilled_on);
+CREATE INDEX IF NOT EXISTS deliveries_employer ON {s}.deliveries (employer_id, fulfilled_on);
+CREATE INDEX IF NOT EXISTS deliveries_request ON {s}.deliveries (request_id);
+CREATE TABLE IF NOT EXISTS {s}.programmes (
+    territory text NOT NULL, code text NOT NULL, name text NOT NULL, starts_on date,
+    ends_on date, partners uuid[] NOT NULL, position bigint NOT NULL,
+    PRIMARY KEY (territory, code));
+CREATE TABLE IF NOT EXISTS {s}.management_costs (
+    cost_id uuid PRIMARY KEY, territory text NOT NULL, company_id uuid NOT NULL,
+    incurred_on date NOT NULL, eur_cent bigint NOT NULL, position bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS management_costs_company ON {s}.management_costs (company_id, incurred_on);
+"""
+
+INSERT_DELIVERY = """
+INSERT INTO {s}.deliveries (fulfilment_id, territory, fulfilled_on, recorded_at, theme, programme,
+    match_id, contribution_id, request_id, contributor_id, contributor_kind, employer_id,
+    paid_time, motivation, cost_eur_cent, funding_source, beneficiary_id, beneficiary_kind,
+    beneficiary_zone, resource_kind, unit, quantity, position)
+SELECT v.id, v.territory, COALESCE(v.fulfilled_on::date, (v.recorded_at AT TIME ZONE %(zone)s)::date),
+       v.recorded_at, v.theme, v.programme, v.match_id, v.contribution_id, v.request_id,
+       v.contributor_id, ca.kind, v.employer_id, c.paid_time, c.motivation, c.cost_eur_cent,
+       c.funding_source, v.beneficiary_id, ba.kind, ba.zone, v.resource_kind, v.unit, v.quantity,
+       v.position
+  FROM (SELECT %(id)s::uuid AS id, %(territory)s::text AS territory,
+               %(fulfilled_on)s::text AS fulfilled_on, %(recorded_at)s::timestamptz AS recorded_at,
+               %(theme)s::text AS theme, %(programme)s::text AS programme,
+               %(match_id)s::uuid AS match_id, %(contribution_id)s::uuid AS contribution_id,
+               %(request_id)s::uuid AS request_id, %(contributor_id)s::uuid AS contributor_id,
+               %(employer_id)s::uuid AS employer_id, %(beneficiary_id)s::uuid AS beneficiary_id,
+               %(resource_kind)s::text AS resource_kind, %(unit)s::text AS unit,
+               %(quantity)s::bigint AS quantity, %(position)s::bigint AS position) v
+  LEFT JOIN {s}.contributions c ON c.id = v.contribution_id
+  LEFT JOIN {s}.actors ca ON ca.id = v.contributor_id
+  LEFT JOIN {s}.actors ba ON ba.id = v.beneficiary_id
+ON CONFLICT (fulfilment_id) DO NOTHING
+"""
+
+
+@dataclass
+class ReportBatch:
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    programmes: list[tuple[Any, ...]] = field(default_factory=list)
+    costs: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, record: Record) -> None:
+        data, name = record.data, record.name
+        if name == "fulfilment.recorded":
+            self.deliveries.append({
+                "id": record.subject, "territory": record.territory, "recorded_at": record.time,
+                "position": record.position, "zone": ZONE} | {k: data.get(k) for k in (
+                    "fulfilled_on", "theme", "programme", "match_id", "contribution_id",
+                    "request_id", "contributor_id", "employer_id", "beneficiary_id",
+                    "resource_kind", "unit", "quantity")})
+        elif name == "fulfilment.reversed":
+            self.changes.append((record.subject, {"reversed": True}))
+        elif name == "fulfilment.feedback_recorded":
+            self.changes.append((record.subject, {"satisfaction": data["satisfaction"],
+                                                  "change": data.get("change")}))
+        elif name == "territory.programme_defined":
+            self.programmes.append((record.territory, data["code"], data["name"],
+                                    data.get("starts_on"), data.get("ends_on"),
+                                    data.get("partners") or [], record.position))
+        elif name == "actor.management_cost_recorded":
+            self.costs.append((data["cost_id"], record.territory, record.subject,
+                               data["incurred_on"], data["eur_cent"], record.position))
+
+    def flush(self, cur: Cursor[Any], schema: str) -> None:
+        s = sql.Identifier(schema)
+        if self.deliveries:
+            cur.executemany(sql.SQL(INSERT_DELIVERY.replace("{s}", "{schema}")).format(schema=s),
+                            self.deliveries)
+        for fulfilment_id, change in self.changes:  # few: reversals and feedback are rare
+            cols = sorted(change)
+            cur.execute(sql.SQL("UPDATE {}.deliveries SET {} WHERE fulfilment_id = %s").format(
+                s, sql.SQL(",").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in cols)),
+                [change[c] for c in cols] + [fulfilment_id])
+        if self.programmes:
+            cur.executemany(sql.SQL(
+                "INSERT INTO {}.programmes (territory, code, name, starts_on, ends_on, partners,"
+                " position) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING").format(s),
+                self.programmes)
+        if self.costs:
+            cur.executemany(sql.SQL(
+                "INSERT INTO {}.management_costs (cost_id, territory, company_id, incurred_on,"
+                " eur_cent, position) VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING"
+            ).format(s), self.costs)

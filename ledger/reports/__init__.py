@@ -1,0 +1,1 @@
+"""Reports: read models over the reporting projection (ledger/projections/reports.py)."""
