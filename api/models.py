@@ -583,6 +583,29 @@ class CsrReport(BaseModel):
     as_of: AsOf
 
 
+class EtsThemeHours(BaseModel):
+    theme: str | None
+    minutes: int
+    fulfilments: int
+    figurative_eur_cent: int
+    fulfilment_ids: list[uuid.UUID] | None = Explained
+
+
+class EtsReport(BaseModel):
+    ets_id: uuid.UUID
+    territory: str
+    from_: datetime.date = Field(alias="from")
+    to: datetime.date
+    method: str
+    source: dict[str, Any]
+    level: str
+    hourly_rate_eur_cent: int
+    minutes: int
+    figurative_eur_cent: int
+    by_theme: list[EtsThemeHours]
+    as_of: AsOf
+
+
 class OpenDataRow(BaseModel):
     month: str
     theme: str | None

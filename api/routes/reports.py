@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -19,6 +20,7 @@ from ledger import access
 from ledger.access import Action, Role
 from ledger.application import NotFound
 from ledger.reports.csr import csr
+from ledger.reports.ets import LEVELS, ets_report
 from ledger.reports.opendata import open_data
 from ledger.reports.overview import overview
 from ledger.reports.period import Period
@@ -29,6 +31,7 @@ From = Annotated[date, Query(alias="from", description="first day, inclusive (Eu
 To = Annotated[date, Query(alias="to", description="last day, inclusive (Europe/Rome)")]
 Programme = Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$")]
 TableName = Annotated[str | None, Query(max_length=64, description="CSV: which table")]
+CcnlLevel = StrEnum("CcnlLevel", {level: level for level in LEVELS})  # type: ignore[misc]
 Vat = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{8,16}$")]
 
 
@@ -109,3 +112,20 @@ def get_open_data(t: str, c: ContainerDep, p: PrincipalDep, start: From, end: To
     rows = open_data(c.reads, t, _period(start, end, None, False))
     return export({"items": rows, "next": None}, format, "items", f"open-data-{t}-{start}-{end}",
                   table)
+
+
+@router.get("/territories/{t}/reports/ets/{ets_id}", response_model=models.EtsReport,
+            response_model_exclude_unset=True, responses=FILES)
+def get_ets_report(t: str, ets_id: uuid.UUID, c: ContainerDep, p: PrincipalDep, start: From,
+                   end: To, level: Annotated[CcnlLevel | None, Query()] = None,
+                   programme: Programme = None, explain: bool = False,
+                   format: Format = Format.JSON, table: TableName = None) -> Any:
+    """An ETS's volunteer hours valued at a CCNL grade's hourly minimum (costi e proventi
+    figurativi, DM 5.3.2020); an ETS key reads its own."""
+    row = c.reads.item("actors", t, ets_id)
+    if row is None or row["kind"] != "ets":
+        raise NotFound("ets", ets_id)
+    require(p, Action.READ_REPORT, t, access.item("ets_report", cases=(ets_id,)))
+    body = ets_report(c.reads, t, ets_id, _period(start, end, programme, explain),
+                      level.value if level else None)
+    return export(body, format, "by_theme", f"ets-{ets_id}-{start}-{end}", table)

@@ -460,3 +460,26 @@ def test_open_data_has_no_personal_data_and_suppresses_small_counts(
     assert published == totals
     for value in w.ids.values():
         assert value not in answer.text
+
+
+def test_ets_report_values_volunteer_hours_at_the_ccnl_grade(
+        http: httpx.Client, world: World, container: Container, roles: Roles) -> None:
+    w = world
+    params = {"from": START.isoformat(), "to": END.isoformat(), "min_position": w.last}
+    minutes = sum(g.quantity for g in w.gifts if g.counted and g.giver == "auser")
+    report = http.get(w.t + f"/reports/ets/{w.ids['auser']}", params=params | {"level": "D2"})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    rate = int((Decimal(169441) / 165).quantize(Decimal(1), ROUND_HALF_UP))  # D2, Oct 2024
+    assert (body["level"], body["hourly_rate_eur_cent"], body["minutes"]) == ("D2", rate, minutes)
+    assert body["figurative_eur_cent"] == int((Decimal(minutes) * rate / 60).quantize(
+        Decimal(1), ROUND_HALF_UP))
+    assert body["source"]["hourly_divisor"] == 165
+    own = make_key(container.api_keys, Role.ETS, [w.code], w.ids["auser"])
+    company = make_key(container.api_keys, Role.COMPANY, [w.code], w.ids["acme"])
+    with httpx.Client(base_url=roles.base_url, timeout=30) as client:
+        path = w.t + f"/reports/ets/{w.ids['auser']}"
+        assert client.get(path, params=params, headers=bearer(own)).status_code == 200
+        assert client.get(path, params=params, headers=bearer(company)).status_code == 403
+        assert client.get(path, params=params | {"level": "Z9"},
+                          headers=bearer(own)).status_code == 422
