@@ -25,15 +25,20 @@ MAPPING = json.loads((Path(__file__).parent / "mappings" / "csr-v1.json").read_t
 # Cost per hour for minute units, per kilogram for grams, per item for items.
 PER_UNIT = {"minute": 60, "gram": 1000, "item": 1}
 
-DELIVERIES = """
-SELECT d.fulfilment_id, d.territory, d.contribution_id, d.contributor_id, d.employer_id,
-       d.beneficiary_id, d.resource_kind, d.unit, d.theme, d.paid_time, d.motivation,
-       d.cost_eur_cent, d.quantity
-  FROM {s}.deliveries d
- WHERE (d.contributor_id = ANY(%(companies)s) OR d.employer_id = ANY(%(companies)s))
-   AND """ + Period.COUNTED + """
- ORDER BY d.fulfilment_id
-"""
+MINE = ("FROM {s}.deliveries d WHERE (d.contributor_id = ANY(%(companies)s)"
+        " OR d.employer_id = ANY(%(companies)s)) AND " + Period.COUNTED)
+# Per contribution: its counted quantity (valued once, then summed into figure rows).
+CONTRIBUTIONS = """
+SELECT d.contribution_id, d.territory, d.contributor_id, d.resource_kind, d.unit, d.theme,
+       bool_or(d.paid_time) AS paid_time, max(d.motivation) AS motivation,
+       max(d.cost_eur_cent) AS cost_eur_cent, sum(d.quantity)::bigint AS quantity,
+       CASE WHEN %(explain)s THEN array_agg(d.fulfilment_id::text) END AS ids
+  """ + MINE + " GROUP BY 1, 2, 3, 4, 5, 6"
+OUTPUTS = """
+SELECT count(*) AS activities, count(DISTINCT d.beneficiary_id) AS beneficiaries,
+       count(DISTINCT d.contributor_id) FILTER (WHERE NOT d.contributor_id = ANY(%(companies)s))
+         AS employees
+  """ + MINE + " AND d.contribution_id = ANY(%(inputs)s)"
 COSTS = """
 SELECT m.cost_id, m.territory, m.eur_cent FROM {s}.management_costs m
  WHERE m.company_id = ANY(%(companies)s) AND m.incurred_on BETWEEN %(from)s AND %(to)s
@@ -68,11 +73,10 @@ def csr(reads: Reads, companies: list[tuple[str, uuid.UUID]], period: Period,
     """The report of one company, present as an actor in one or more territories."""
     ids = {c for _, c in companies}
     as_of = {t: reads.applied_position(t) for t, _ in companies}
-    rows = reads.rows(DELIVERIES, period.params() | {"companies": list(ids)})
-    per_contribution: dict[tuple[Any, ...], dict[str, Any]] = {}
+    params = period.params() | {"companies": list(ids), "explain": period.explain}
+    entries, inputs_of = [], []
     welfare, own_time, donations = 0, 0, 0
-    counted_inputs: list[dict[str, Any]] = []
-    for row in rows:
+    for row in reads.rows(CONTRIBUTIONS, params):
         if row["motivation"] == "corporate_welfare":
             welfare += value(row["quantity"], row["unit"], row["resource_kind"],
                              row["cost_eur_cent"]) or 0
@@ -84,17 +88,14 @@ def csr(reads: Reads, companies: list[tuple[str, uuid.UUID]], period: Period,
             else:
                 own_time += row["quantity"]
             continue
-        counted_inputs.append(row)
-        key = (row["contribution_id"], how)
-        entry = per_contribution.setdefault(key, {**row, "how": how, "quantity": 0, "ids": []})
-        entry["quantity"] += row["quantity"]
-        entry["ids"].append(str(row["fulfilment_id"]))
-    inputs = _rows(per_contribution.values(), period)
+        entries.append(row | {"how": how, "ids": list(row["ids"] or [])})
+        inputs_of.append(row["contribution_id"])
+    inputs = _rows(entries, period)
     costs = reads.rows(COSTS, period.params() | {"companies": list(ids)})
     inputs += _management(costs)
     totals = _totals(inputs) | {"corporate_welfare_eur_cent": welfare}
-    beneficiaries = len({r["beneficiary_id"] for r in counted_inputs})
-    employees = {r["contributor_id"] for r in counted_inputs if r["contributor_id"] not in ids}
+    outputs = reads.rows(OUTPUTS, params | {"inputs": inputs_of})[0]
+    beneficiaries = outputs["beneficiaries"]
     suppressed = beneficiaries < SUPPRESS_BELOW
     return {
         "company_id": str(company_id), "from": period.start.isoformat(),
@@ -104,7 +105,8 @@ def csr(reads: Reads, companies: list[tuple[str, uuid.UUID]], period: Period,
                      "employee_donations_eur_cent": donations},
         "outputs": {"beneficiaries": None if suppressed else beneficiaries,
                     "beneficiaries_suppressed": suppressed,
-                    "activities": len(counted_inputs), "employees_involved": len(employees)},
+                    "activities": outputs["activities"],
+                    "employees_involved": outputs["employees"]},
         "gri_201_1": {"community_investments_eur_cent": totals["total_eur_cent"]},
         "references": MAPPING,
         "as_of": {"position": max(as_of.values(), default=0), "territories": as_of},
