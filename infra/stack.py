@@ -19,6 +19,17 @@ class Services:
     topic: str
     _stops: list[object] = field(default_factory=list, repr=False)
 
+    def heal(self) -> list[str]:
+        """Restart every embedded service that died; the names of those restarted."""
+        restarted = []
+        for service in self._stops:
+            if not service.alive():  # type: ignore[attr-defined]
+                name = type(service).__name__
+                log.warning("%s is down: restarting it", name)
+                service.restart()  # type: ignore[attr-defined]
+                restarted.append(name)
+        return restarted
+
     def stop(self) -> None:
         for service in reversed(self._stops):
             try:

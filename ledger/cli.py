@@ -99,7 +99,7 @@ def up() -> None:
         finally:
             container.close()
         supervisor = Supervisor(settings, services.database_url, services.kafka_bootstrap,
-                                settings.data_dir.resolve() / "logs")
+                                settings.data_dir.resolve() / "logs", heal=services.heal)
         on_stop(supervisor.stop)
         log.info("services ready in %.1fs; API on http://%s:%d", time.monotonic() - started,
                  settings.http_host, settings.http_port)

@@ -50,11 +50,14 @@ CREATE TABLE IF NOT EXISTS relay_checkpoint (
 
 
 class Database:
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
+                 timeout: float = 2.0) -> None:
+        """`timeout`: how long a caller waits for a connection; with PostgreSQL down, callers
+        fail fast (the API answers 503) instead of hanging."""
         self.url = url
         self.pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=True,
-            kwargs={"row_factory": dict_row, "autocommit": False})
+            url, min_size=min_size, max_size=max_size, open=True, timeout=timeout,
+            kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": 2})
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:

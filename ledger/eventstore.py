@@ -49,6 +49,8 @@ def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(pool_size),
         "POSTGRES_LOCK_TIMEOUT": "10",
+        # With PostgreSQL down a write fails within seconds (the API answers 503).
+        "POSTGRES_CONNECT_TIMEOUT": "2",
         "POSTGRES_PRE_PING": "y",
         "CREATE_TABLE": "y",
         "APPLICATION_RECORDER_TOPIC": "ledger.eventstore:LedgerRecorder",

@@ -46,7 +46,7 @@ class Supervisor:
     """Starts each role as a child process, restarts one that dies, stops all on a signal."""
 
     def __init__(self, settings: Settings, database_url: str, bootstrap: str,
-                 log_dir: Path) -> None:
+                 log_dir: Path, heal: Callable[[], list[str]] | None = None) -> None:
         self.env = os.environ | {
             "LEDGER_DATABASE_URL": database_url, "LEDGER_KAFKA_BOOTSTRAP": bootstrap,
             "LEDGER_PARENT_PID": str(os.getpid()), "LEDGER_TOPIC": settings.topic,
@@ -54,6 +54,9 @@ class Supervisor:
         self.log_dir = log_dir
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = threading.Event()
+        self.heal = heal
+        self.heal_backoff = 1.0
+        self.next_heal = 0.0
 
     def _spawn(self, role: str) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -68,11 +71,29 @@ class Supervisor:
         for role in ROLES:
             self._spawn(role)
         while not self.stopping.wait(0.5):
+            self._heal_services()
             for role, proc in list(self.children.items()):
                 if proc.poll() is not None and not self.stopping.is_set():
                     log.warning("%s exited with %s; restarting", role, proc.returncode)
                     time.sleep(1)
                     self._spawn(role)
+
+    def _heal_services(self) -> None:
+        """Restart a crashed embedded PostgreSQL or Kafka, backing off while it keeps failing;
+        the roles reconnect by themselves or exit and are restarted below."""
+        if self.heal is None or time.monotonic() < self.next_heal:
+            return
+        try:
+            restarted = self.heal()
+        except Exception:  # noqa: BLE001 - try again later, never give up the other roles
+            log.exception("restarting a service failed; next try in %.0fs", self.heal_backoff)
+            self.next_heal = time.monotonic() + self.heal_backoff
+            self.heal_backoff = min(self.heal_backoff * 2, 30.0)
+            return
+        if restarted:
+            log.warning("restarted %s", ", ".join(restarted))
+        self.heal_backoff = 1.0
+        self.next_heal = time.monotonic() + 1.0
 
     def stop(self) -> None:
         self.stopping.set()

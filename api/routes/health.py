@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api.deps import ContainerDep
-from ledger.status import collect_status, readiness
+from ledger.status import readiness
 
 router = APIRouter()
 
@@ -36,6 +36,7 @@ def readyz(c: ContainerDep) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response, responses={
     200: {"description": "Prometheus text exposition", "content": {CONTENT_TYPE_LATEST: {}}}})
-def metrics(c: ContainerDep) -> Response:
-    collect_status(c, update_metrics=True)
+def metrics() -> Response:
+    """The ledger's gauges (kept fresh by a background refresher, see api/app.py) and the HTTP
+    request counts and latencies by route and status."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
