@@ -10,7 +10,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import docs, problems
 from api.deps import authenticate, check_territory
-from api.routes import auth, health, reads, reports, writes
+from api.routes import auth, health, proofs, reads, reports, writes
 from ledger.container import Container
 from ledger.oidc import OidcVerifier
 from ledger.status import MetricsRefresher
@@ -48,5 +48,7 @@ def create_app(container: Container, *, refresh_metrics: bool = True) -> FastAPI
     app.include_router(auth.router, dependencies=guards)
     app.include_router(writes.router, dependencies=guards)
     app.include_router(reads.router, dependencies=guards)
+    app.include_router(proofs.router, dependencies=guards)
+    app.include_router(proofs.documents)  # /asyncapi.json: no credentials, like /openapi.json
     app.include_router(reports.router, dependencies=guards)
     return app

@@ -50,7 +50,7 @@ class Profiler:
     def watch_relay(self, relay: Any) -> None:
         self._wrap(relay.recorder, "select_notifications", "pg select_notifications")
         self._wrap(relay, "decode", "transcoder.decode")
-        self._wrap(consumers.relay, "build_record", "build_record (jcs+sha256)")
+        self._wrap(consumers.relay, "encode_record", "encode_record (jcs+sha256)")
         self._wrap(relay, "_records", "_records (decode+build+json.dumps)")
         self._wrap(relay.producer, "begin_transaction", "producer.begin_transaction")
         self._wrap(relay.producer, "send", "producer.send")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import baselines
+from bench import merkle as merkle_bench
 from bench import reports as report_bench
 from bench.phases import run_projector, run_relay
 from bench.profiling import Profiler
@@ -147,6 +148,11 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
     say(f"reports over {reports['report_fulfilments']} fulfilments: overview "
         f"{reports['overview_ms']} ms, csr {reports['csr_ms']} ms (median of 5)")
 
+    # Proofs anyone can check: the Merkle tile store alone; the share of the relay's time its
+    # tree appends take is estimated from the two rates.
+    proofs = merkle_bench.run(url, say)
+    proofs["merkle_relay_share"] = round(relay.per_s / proofs["merkle_appends_per_s"], 4)
+
     relay_ratio = relay.per_s / produce.per_s
     projection_ratio = projection.per_s / consume.per_s
     say(f"relay_ratio {relay_ratio:.3f}, projection_ratio {projection_ratio:.3f}")
@@ -167,7 +173,7 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
         "relay_batch_size": relay_batch,
         "projection_batch_size": proj_batch,
         "mean_record_bytes": round(value_bytes, 1),
-    } | reports
+    } | reports | proofs
 
 
 if __name__ == "__main__":

@@ -134,8 +134,18 @@ def relay() -> None:
     worker = Relay(recorder=store_app.recorder, decode=store_app.mapper.transcoder.decode,
                    db=db, bootstrap=bootstrap, topic=settings.topic,
                    transactional_id=settings.relay_transactional_id,
-                   batch_size=settings.relay_batch_size)
+                   batch_size=settings.relay_batch_size, signer=_signer(settings),
+                   checkpoint_topic=settings.checkpoint_topic_name)
     _serve(worker)
+
+
+def _signer(settings: Settings):  # type: ignore[no-untyped-def]
+    """Signs each territory's checkpoints with its key, sealed by the log keyring file."""
+    from ledger.checkpoints import CheckpointSigner
+    from ledger.masterkey import MasterKeyring
+
+    return CheckpointSigner(MasterKeyring.open(settings.log_key_path), settings.log_origin,
+                            settings.checkpoint_interval_seconds)
 
 
 @app.command()
@@ -247,16 +257,59 @@ def replay() -> None:
 
 @audit_app.command("verify")
 def audit_verify(territory: Annotated[str | None, typer.Argument()] = None) -> None:
-    """Verify the hash chain of the topic, per territory; exit 0 only if it verifies."""
+    """Verify the hash chain of the topic and each territory's latest signed checkpoint
+    against its records; exit 0 only if everything verifies."""
     from consumers.audit import verify_topic
+    from ledger.db import Database
+    from ledger.tlog import TransparencyLog
 
     _logging(logging.WARNING)
     settings = _status_settings()
-    _, bootstrap = _attached(settings)
-    results = verify_topic(bootstrap, settings.topic, territory)
+    database_url, bootstrap = _attached(settings)
+    db = Database(database_url, max_size=1)
+    try:
+        db.create_side_tables()
+        signed = TransparencyLog(db).latest()  # before the topic: no checkpoint outruns it
+    finally:
+        db.close()
+    results = verify_topic(bootstrap, settings.topic, territory, signed)
     ok = all(r["verified"] for r in results.values())
     typer.echo(json.dumps({"verified": ok, "territories": results}, indent=2))
     raise typer.Exit(0 if ok else 1)
+
+
+@audit_app.command("watch")
+def audit_watch(
+    once: Annotated[bool, typer.Option("--once", help="check what is published, then exit")] = False,
+    state: Annotated[str | None, typer.Option(help="state file (default <data dir>/audit-watch.json)")]
+    = None,
+) -> None:
+    """Check every checkpoint on the checkpoint topic against the last verified one of its
+    territory; report two that disagree with both notes. Exit 1 (with --once) on a problem."""
+    from pathlib import Path
+
+    from consumers.audit import Watcher
+    from ledger.db import Database
+    from ledger.runtime import on_stop
+    from ledger.tlog import TransparencyLog
+
+    _logging(logging.WARNING)
+    settings = _status_settings()
+    database_url, bootstrap = _attached(settings)
+    stopping = threading.Event()
+    on_stop(stopping.set)
+    db = Database(database_url, max_size=1)
+    try:
+        db.create_side_tables()
+        watcher = Watcher(TransparencyLog(db),
+                          Path(state) if state else settings.data_dir / "audit-watch.json")
+        watcher.watch(bootstrap, settings.checkpoint_topic_name, once=once,
+                      report=lambda p: typer.echo(json.dumps(p)), stopping=stopping.is_set)
+    finally:
+        db.close()
+    typer.echo(json.dumps({"checked": watcher.checked, "territories": len(watcher.state),
+                           "problems": len(watcher.problems)}))
+    raise typer.Exit(1 if watcher.problems else 0)
 
 
 @app.command()

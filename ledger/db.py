@@ -46,6 +46,35 @@ CREATE TABLE IF NOT EXISTS relay_checkpoint (
     id int PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     position bigint NOT NULL
 );
+-- Proofs anyone can check (ledger/tiles.py, ledger/checkpoints.py): each territory's Merkle
+-- tree in tiles of 256 hashes, its signing key (private part wrapped) and signed checkpoints.
+CREATE TABLE IF NOT EXISTS log_tiles (
+    territory text NOT NULL,
+    level smallint NOT NULL,
+    idx bigint NOT NULL,
+    hashes bytea NOT NULL,
+    PRIMARY KEY (territory, level, idx)
+);
+ALTER TABLE log_tiles ALTER COLUMN hashes SET STORAGE EXTERNAL;
+CREATE TABLE IF NOT EXISTS log_keys (
+    territory text PRIMARY KEY,
+    name text NOT NULL,
+    public_key bytea NOT NULL,
+    private_wrapped bytea NOT NULL,
+    wrapped_by text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS log_checkpoints (
+    territory text NOT NULL,
+    size bigint NOT NULL,
+    root bytea NOT NULL,
+    note text NOT NULL,
+    signed_at timestamptz NOT NULL DEFAULT now(),
+    published boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (territory, size)
+);
+CREATE INDEX IF NOT EXISTS log_checkpoints_unpublished ON log_checkpoints (territory, size)
+    WHERE NOT published;
 """
 
 

@@ -43,10 +43,27 @@ class Settings(BaseSettings):
     projection_batch_size: int = Field(default=2000, ge=1)
     read_wait_seconds: float = 5.0
     expiry_interval_seconds: float = Field(default=60.0, gt=0)
+    # Proofs anyone can check: signed checkpoints of each territory's Merkle tree.
+    log_origin: str = Field(default="welfare-ledger.local", pattern=r"^[^\s+]+$")
+    log_key_file: Path | None = None  # default: <data_dir>/log-signing.key (wraps signing keys)
+    checkpoint_topic: str | None = None  # default: the event topic's name, events -> checkpoints
+    checkpoint_interval_seconds: float = Field(default=1.0, ge=1.0)
 
     @property
     def admin_key_path(self) -> Path:
         return self.admin_key_file or self.data_dir / "admin.key"
+
+    @property
+    def log_key_path(self) -> Path:
+        return self.log_key_file or self.data_dir / "log-signing.key"
+
+    @property
+    def checkpoint_topic_name(self) -> str:
+        if self.checkpoint_topic:
+            return self.checkpoint_topic
+        if "events" in self.topic:
+            return self.topic.replace("events", "checkpoints", 1)
+        return self.topic + ".checkpoints"
 
     @property
     def oidc_enabled(self) -> bool:

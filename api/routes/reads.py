@@ -218,8 +218,9 @@ def list_programmes(t: str, c: ContainerDep, p: PrincipalDep) -> dict[str, Any]:
 @router.get("/territories/{t}/actors", response_model=models.ActorPage,
             response_model_exclude_unset=True, responses=FILES)
 def list_actors(t: str, c: ContainerDep, p: PrincipalDep, request: Request, page: ListingDep,
-                kind: Many = None, q: Annotated[str | None, Query(min_length=2, max_length=100)]
-                = None) -> Any:
+                kind: Many = None,
+                q: Annotated[str | None, Query(min_length=2, max_length=100,
+                                               pattern=r"^[^\x00-\x1f]+$")] = None) -> Any:
     """Actors in the order they were registered. `q` searches names: organisations' for every
     role, people's only for roles that may read them."""
     return _listing(c, p, request, "actors", t, {"kind": kind}, page, name_like=q)

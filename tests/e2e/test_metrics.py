@@ -25,9 +25,24 @@ def test_metrics_report_head_and_lags(http: httpx.Client) -> None:
         samples = _samples(http)
         lags = [samples[("ledger_projection_lag_records", (("projection", name),))]
                 for name in ("items", "history", "audit")]
-        if samples[("ledger_relay_lag_events", ())] == 0 and lags == [0, 0, 0]:
+        # The gauges are refreshed in the background: wait for a refresh that saw the write.
+        if (samples[("ledger_event_store_head", ())] >= position
+                and samples[("ledger_relay_lag_events", ())] == 0 and lags == [0, 0, 0]):
             break
         assert time.monotonic() < deadline, samples
         time.sleep(0.2)
     assert samples[("ledger_event_store_head", ())] >= position
     assert samples[("ledger_relay_position", ())] >= position
+
+
+def test_metrics_count_http_requests_by_route_and_status(http: httpx.Client) -> None:
+    code = territory_code()
+    assert http.post("/v1/territories", json={"code": code, "name": "Lodi"}).status_code == 201
+    assert http.get(f"/v1/territories/{code}/actors/not-a-uuid").status_code == 422
+    samples = _samples(http)
+    counted = {labels: value for (name, labels), value in samples.items()
+               if name == "http_requests_total"}
+    handlers = {dict(labels).get("handler") for labels in counted}
+    assert "/v1/territories" in handlers
+    assert "/v1/territories/{t}/actors/{actor_id}" in handlers  # route templates, not paths
+    assert any(dict(labels).get("status") == "4xx" for labels in counted)
