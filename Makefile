@@ -6,7 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JARS   := infra/target/lib/.fetched
 
-.PHONY: run test bench lint install clean-data
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test bench lint install clean-data browser console-messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +29,13 @@ install: $(STAMP) $(JARS)
 run: install
 	$(BIN)/ledger up
 
-test: install lint
+# The console's browser tests drive Debian's chromium through Playwright: no browser download.
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console's browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; fi; }
+
+test: install lint browser
 	$(BIN)/python -m pytest tests
 
 lint: install
@@ -37,6 +45,13 @@ lint: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# After changing a message of the console: extract, then merge into both catalogues.
+console-messages: install
+	$(BIN)/pybabel extract -F api/console/babel.cfg -o $(VENV)/console.pot --no-location \
+	  --sort-output --project "generative-welfare-ledger console" .
+	$(BIN)/pybabel update -i $(VENV)/console.pot -d api/console/locale -D console --width 100 \
+	  --ignore-obsolete --ignore-pot-creation-date
 
 clean-data:
 	rm -rf .ledger

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from api import docs, problems
+from api import console, docs, problems
 from api.deps import authenticate, check_territory
 from api.routes import auth, health, proofs, reads, reports, writes
 from ledger.container import Container
@@ -51,4 +51,5 @@ def create_app(container: Container, *, refresh_metrics: bool = True) -> FastAPI
     app.include_router(proofs.router, dependencies=guards)
     app.include_router(proofs.documents)  # /asyncapi.json: no credentials, like /openapi.json
     app.include_router(reports.router, dependencies=guards)
+    console.install(app)  # /console/: pages signed in with a session cookie, not the bearer guards
     return app
