@@ -48,21 +48,22 @@ SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY to_match) AS match_median,
 """
 SOURCE = ("COALESCE(d.funding_source, CASE WHEN d.motivation = 'corporate_welfare'"
           " THEN 'corporate_welfare' END, d.contributor_kind)")
-# One pass over the counted deliveries: the groups every sum of the overview rolls up, and the
-# distinct people (beneficiaries, contributors, both; beneficiaries per programme).
+# The counted deliveries, in two passes: the groups every sum of the overview rolls up (straight
+# from the table: materialising wide rows costs more than a second scan), and the distinct
+# people (beneficiaries, contributors, both; beneficiaries per programme) from narrow rows.
 COUNTED = f"""
 WITH c AS MATERIALIZED (
-  SELECT d.fulfilment_id, d.resource_kind, d.unit, d.contributor_kind, {SOURCE} AS source,
-         d.programme, d.change, d.quantity, d.satisfaction, d.contributor_id, d.beneficiary_id
+  SELECT d.contributor_id, d.beneficiary_id, d.programme
     FROM {{s}}.deliveries d WHERE d.territory = %(t)s AND {Period.COUNTED}
 ), b AS MATERIALIZED (SELECT DISTINCT beneficiary_id AS id FROM c),
 g AS MATERIALIZED (SELECT DISTINCT contributor_id AS id FROM c)
 SELECT (SELECT json_agg(x) FROM (
-          SELECT resource_kind, unit, contributor_kind, source, programme, change, count(*) AS n,
-                 sum(quantity)::bigint AS quantity, count(satisfaction) AS answers,
-                 COALESCE(sum(satisfaction), 0)::bigint AS score,
-                 CASE WHEN %(explain)s THEN array_agg(fulfilment_id::text) END AS ids
-            FROM c GROUP BY 1, 2, 3, 4, 5, 6) x) AS groups,
+          SELECT d.resource_kind, d.unit, d.contributor_kind, {SOURCE} AS source, d.programme,
+                 d.change, count(*) AS n, sum(d.quantity)::bigint AS quantity,
+                 count(d.satisfaction) AS answers, COALESCE(sum(d.satisfaction), 0)::bigint AS score,
+                 CASE WHEN %(explain)s THEN array_agg(d.fulfilment_id::text) END AS ids
+            FROM {{s}}.deliveries d WHERE d.territory = %(t)s AND {Period.COUNTED}
+           GROUP BY 1, 2, 3, 4, 5, 6) x) AS groups,
        (SELECT count(*) FROM b) AS beneficiaries, (SELECT count(*) FROM g) AS contributors,
        (SELECT count(*) FROM b JOIN g USING (id)) AS also_contributed,
        (SELECT json_object_agg(programme, n) FROM (
