@@ -6,7 +6,7 @@ Personal data is sealed here, with the data subject's key, before it reaches an 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -110,6 +110,8 @@ class LedgerApplication(Application[uuid.UUID]):
         self._keys = keys
         self._open_items = open_items
         self.zone = ZoneInfo(timezone)
+        # While a batch runs (run_batch), what commands change is kept here, not saved.
+        self._pending: dict[uuid.UUID, LedgerAggregate] | None = None
 
     def open_items_of(self, territory: str, actor_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
         """The offers and needs of an actor still open, as the read model knows them."""
@@ -123,7 +125,9 @@ class LedgerApplication(Application[uuid.UUID]):
     # -- plumbing ---------------------------------------------------------------------------
     def load(self, cls: type[A], ident: uuid.UUID, territory: str | None = None) -> A:
         try:
-            aggregate: LedgerAggregate = self.repository.get(ident)
+            aggregate: LedgerAggregate = (
+                self._pending[ident] if self._pending is not None and ident in self._pending
+                else self.repository.get(ident))
         except AggregateNotFoundError:
             raise NotFound(cls.__name__.lower(), ident) from None
         if not isinstance(aggregate, cls) or (territory and aggregate.territory != territory):
@@ -136,8 +140,29 @@ class LedgerApplication(Application[uuid.UUID]):
         except NotFound:
             raise NotFound("territory", code) from None
 
+    def run_batch(self, commands: Iterable[tuple[Command, uuid.UUID | None]], by: Principal,
+                  claim: Claim | None = None) -> int:
+        """Run every command against what the ones before it changed, then record all their
+        events in one transaction: all or nothing (`ledger import`). The first command that
+        breaks a rule raises, and nothing is recorded. Returns how many events were recorded."""
+        self._pending = {}
+        try:
+            for command, new_id in commands:
+                self.handle(command, by, new_id)
+            changed = list(self._pending.values())
+        finally:
+            self._pending = None
+        if not changed:
+            return 0
+        extra = {"idempotency": (claim.scope, claim.key, changed[0].id)} if claim else {}
+        return len(self.save(*changed, **extra))
+
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
               claim: Claim | None = None) -> Written:
+        if self._pending is not None:
+            for aggregate in (primary, *others):
+                self._pending[aggregate.id] = aggregate
+            return Written(primary.id, 0, primary)
         extra = {"idempotency": (claim.scope, claim.key, primary.id)} if claim else {}
         recordings = self.save(primary, *others, **extra)
         position = max(r.notification.id for r in recordings)

@@ -7,6 +7,7 @@ import logging
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Annotated, Protocol
 
 import typer
@@ -328,6 +329,35 @@ def demo(base_url: str = "http://127.0.0.1:8000",
         raise typer.Exit(2)
     summary = load_demo(base_url, token)
     typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command("import")
+def import_(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                                 help="JSON lines, one fact a line")]) -> None:
+    """Import a territory's history: the same rules as the API, all or nothing, idempotent."""
+    from rich.progress import Progress
+
+    from ledger.idempotency import IdempotencyStore
+    from ledger.importer import BadLine, import_file, read
+
+    _logging(logging.WARNING)
+    container = _container(_status_settings())
+    try:
+        total = sum(1 for _ in read(path))
+        with Progress(transient=True) as progress:
+            task = progress.add_task("importing", total=total)
+            try:
+                recorded = import_file(container.app, IdempotencyStore(container.db), path,
+                                       lambda done: progress.update(task, completed=done))
+            except BadLine as err:
+                typer.echo(f"error: {err}; nothing of {path} was recorded", err=True)
+                raise typer.Exit(1) from None
+    finally:
+        container.close()
+    if recorded is None:
+        typer.echo(f"{path} was imported before: nothing recorded")
+    else:
+        typer.echo(f"imported {total} facts of {path}: {recorded} events recorded")
 
 
 keys_app = typer.Typer(help="API keys: create, list, revoke (works on the database directly)")
