@@ -86,6 +86,19 @@ class NotFound(Exception):
         self.kind = kind
 
 
+def require(principal: Principal, action: Action, territory: str | None,
+            record: Item | None = None) -> None:
+    """access.decide, as the errors every caller answers with: a territory (or record) that is
+    none of the principal's business is NotFound (404), an action its role may not do there is
+    Forbidden (403). Used by the write service and by every read route."""
+    decision = decide(principal, action, territory, record)
+    if decision is HIDE:
+        raise NotFound("territory", territory)
+    if decision is FORBID:
+        raise Forbidden(f"a {principal.role.value} key may not "
+                        f"{action.value.replace('_', ' ')} here")
+
+
 class AlreadyExists(Exception):
     """The aggregate id is taken (e.g. a territory code registered twice)."""
 
@@ -158,15 +171,18 @@ class LedgerApplication(Application[uuid.UUID]):
         return len(self.save(*changed, **extra))
 
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
-              claim: Claim | None = None) -> Written:
+              claim: Claim | None = None, resource: uuid.UUID | None = None) -> Written:
+        """`resource`: what the command created, when it is no aggregate of its own (a
+        management cost is an event of its company); by default the primary aggregate."""
+        made = resource or primary.id
         if self._pending is not None:
             for aggregate in (primary, *others):
                 self._pending[aggregate.id] = aggregate
-            return Written(primary.id, 0, primary)
-        extra = {"idempotency": (claim.scope, claim.key, primary.id)} if claim else {}
+            return Written(made, 0, primary)
+        extra = {"idempotency": (claim.scope, claim.key, made)} if claim else {}
         recordings = self.save(primary, *others, **extra)
         position = max(r.notification.id for r in recordings)
-        return Written(primary.id, position, primary)
+        return Written(made, position, primary)
 
     def _create(self, build: Callable[[], A], claim: Claim | None = None) -> Written:
         aggregate = build()
@@ -212,11 +228,7 @@ class LedgerApplication(Application[uuid.UUID]):
                record: Callable[[], Item] | None = None) -> None:
         """Ask access.decide; ownership is worked out only for roles whose rights depend on it."""
         needs_record = record is not None and call.by.role in ACTING_ROLES
-        decision = decide(call.by, action, territory, record() if needs_record and record else None)
-        if decision is HIDE:
-            raise NotFound("territory", territory)
-        if decision is FORBID:
-            raise Forbidden(f"a {call.by.role.value} key may not {action.value.replace('_', ' ')} here")
+        require(call.by, action, territory, record() if needs_record and record else None)
 
     def _actor_item(self, territory: str, actor_id: uuid.UUID) -> Item:
         actor = self.load(Actor, actor_id, territory)
@@ -282,7 +294,7 @@ class LedgerApplication(Application[uuid.UUID]):
             company.record_management_cost(
                 call.new_id, cmd.incurred_on, cmd.eur_cent,
                 self._seal_for(cmd.company_id, cmd.description), operator_id=call.by.id)
-            return self._save(company, claim=call.claim)
+            return self._save(company, claim=call.claim, resource=call.new_id)
         return self._retrying(attempt)
 
     def _record_feedback(self, cmd: RecordFeedback, call: Call) -> Written:

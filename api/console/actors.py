@@ -12,10 +12,10 @@ from fastapi.responses import Response
 from api.console import lookups
 from api.console.web import BASE, ConsoleRoute, SignedIn
 from api.deps import Fresh
-from api.routes.reads import record_of, require, show
+from api.routes.reads import record_of, show
 from ledger import access
 from ledger.access import Action, Role
-from ledger.application import NotFound
+from ledger.application import NotFound, require
 from ledger.domain import ActorKind
 
 router = APIRouter(prefix=BASE, route_class=ConsoleRoute, include_in_schema=False)

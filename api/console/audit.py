@@ -13,8 +13,8 @@ from api.console import lookups
 from api.console.web import BASE, ConsoleRoute, SignedIn
 from api.deps import Fresh
 from api.problems import TYPE_BASE, Problem
-from api.routes.reads import require
 from ledger.access import Action
+from ledger.application import require
 from ledger.tlog import NotInLog, NotSignedYet, TransparencyLog
 
 router = APIRouter(prefix=BASE, route_class=ConsoleRoute, include_in_schema=False)

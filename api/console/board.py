@@ -14,12 +14,12 @@ from api.console import forms, lookups
 from api.console.rights import Rights
 from api.console.web import BASE, Checked, Console, ConsoleRoute, SignedIn
 from api.deps import Fresh
-from api.routes.reads import require, show
+from api.routes.reads import show
 from api.schemas import MatchCreate, Reject
 from ledger import access
 from ledger import commands as cmd
 from ledger.access import Action
-from ledger.application import NotFound
+from ledger.application import NotFound, require
 
 router = APIRouter(prefix=BASE, route_class=ConsoleRoute, include_in_schema=False)
 LIMIT = 200

@@ -15,12 +15,12 @@ from api.console import forms, lookups
 from api.console.rights import Rights
 from api.console.web import BASE, Checked, Console, ConsoleRoute, SignedIn
 from api.deps import Fresh
-from api.routes.reads import require, show
+from api.routes.reads import show
 from api.schemas import FeedbackCreate, FulfilmentCreate
 from ledger import access
 from ledger import commands as cmd
 from ledger.access import Action, Role
-from ledger.application import NotFound
+from ledger.application import NotFound, require
 from ledger.domain import Change
 
 router = APIRouter(prefix=BASE, route_class=ConsoleRoute, include_in_schema=False)

@@ -20,10 +20,10 @@ from api.console.web import BASE, Console, ConsoleRoute, SignedIn
 from api.deps import Fresh
 from api.exports import Format, export
 from api.problems import TYPE_BASE, Problem
-from api.routes.reads import require, show
+from api.routes.reads import show
 from ledger import access
 from ledger.access import Action, Role
-from ledger.application import NotFound
+from ledger.application import NotFound, require
 from ledger.reports.csr import csr
 from ledger.reports.overview import overview
 from ledger.reports.period import Period

@@ -15,8 +15,8 @@ from api.asyncapi import asyncapi_document
 from api.deps import ContainerDep, PrincipalDep
 from api.problems import TYPE_BASE, Problem
 from api.proof_models import ConsistencyProof, InclusionProof, InclusionProofPage
-from api.routes.reads import require
 from ledger.access import Action
+from ledger.application import require
 from ledger.container import Container
 from ledger.tlog import NotInLog, NotSignedYet, TransparencyLog
 

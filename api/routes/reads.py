@@ -18,7 +18,7 @@ from api.exports import Format, export
 from api.problems import TYPE_BASE, Problem
 from ledger import access
 from ledger.access import Action, Principal, Role
-from ledger.application import Forbidden, NotFound
+from ledger.application import NotFound, require
 from ledger.container import Container
 from ledger.domain import BUILT_IN_THEMES
 
@@ -42,14 +42,6 @@ def _cursor(after: str | None) -> int:
 def _page(items: list[dict[str, Any]], limit: int, key: str) -> dict[str, Any]:
     nxt = str(items[-1][key]) if len(items) == limit else None
     return {"items": items, "next": nxt}
-
-
-def require(p: Principal, action: Action, t: str, record: access.Item | None = None) -> None:
-    decision = access.decide(p, action, t, record)
-    if decision is access.HIDE:
-        raise NotFound("territory", t)
-    if decision is access.FORBID:
-        raise Forbidden(f"a {p.role.value} key may not {action.value.replace('_', ' ')} this")
 
 
 def _territory(c: Container, t: str) -> dict[str, Any]:
@@ -77,6 +69,7 @@ def record_of(c: Container, p: Principal, table: str, row: Mapping[str, Any]) ->
 
 def show(c: Container, p: Principal, request: Request, table: str, t: str,
          rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Items as the principal may see them; showing anyone's personal data is logged."""
     shown = present.present_for(p, table, rows, c.keys, c.reads.actor_links)
     if shown.opened:
         c.access_log.record(t, p, shown.opened, request.method, request.url.path)

@@ -15,10 +15,10 @@ from api import models
 from api.deps import ContainerDep, Fresh, PrincipalDep
 from api.exports import Format, export
 from api.problems import TYPE_BASE, Problem
-from api.routes.reads import FILES, require
+from api.routes.reads import FILES
 from ledger import access
 from ledger.access import Action, Role
-from ledger.application import NotFound
+from ledger.application import NotFound, require
 from ledger.reports.csr import csr
 from ledger.reports.ets import LEVELS, ets_report
 from ledger.reports.opendata import open_data

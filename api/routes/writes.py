@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api import models, present
 from api.deps import ContainerDep, PrincipalDep, WritesDep
+from api.routes.reads import show
 from api.schemas import (
     ActorCreate,
     ApprovalPolicyUpdate,
@@ -48,14 +49,10 @@ class Presenter:
 
     def __call__(self, written: Written) -> Outcome:
         row = present.aggregate_row(written.aggregate)
-        shown = present.present_for(self.principal, self.table, [row], self.c.keys,
-                                    self.c.reads.actor_links)
-        if shown.opened:
-            self.c.access_log.record(written.aggregate.territory, self.principal, shown.opened,
-                                     self.request.method, self.request.url.path)
+        (item,) = show(self.c, self.principal, self.request, self.table,
+                       written.aggregate.territory, [row])
         subject = row.get(present.SUBJECT_OF[self.table])
-        return Outcome(shown.items[0], written.position, subject,
-                       present.PERSONAL_FIELDS[self.table])
+        return Outcome(item, written.position, subject, present.PERSONAL_FIELDS[self.table])
 
     def recover(self, resource_id: uuid.UUID, position: int) -> Outcome:
         """Present what a command recorded before the API crashed, from the event store."""
@@ -76,9 +73,10 @@ def _write(c: Container, w: WritesDep, principal: Principal, request: Request, t
 def _plain(c: Container, w: WritesDep, principal: Principal, request: Request,
            body: BaseModel, command: cmd.Command,
            answer: Callable[[uuid.UUID], dict[str, object]]) -> JSONResponse:
-    """A write whose answer is built from the request itself (territories, themes, policy)."""
-    def run(_: uuid.UUID, claim: Claim | None) -> Outcome:
-        written = c.app.handle(command, principal, None, claim)
+    """A write whose answer is built from the request itself and the id of what it made
+    (territories, themes, policy, management costs)."""
+    def run(new_id: uuid.UUID, claim: Claim | None) -> Outcome:
+        written = c.app.handle(command, principal, new_id, claim)
         return Outcome(answer(written.id), written.position)
 
     def recover(resource_id: uuid.UUID, position: int) -> Outcome:
@@ -245,11 +243,6 @@ def record_management_cost(t: str, company_id: uuid.UUID, body: ManagementCostCr
     by `incurred_on`."""
     command = cmd.RecordManagementCost(t, company_id, body.incurred_on, body.eur_cent,
                                        body.description)
-
-    def answer(cost_id: uuid.UUID, position: int) -> Outcome:
-        return Outcome({"id": str(cost_id), "company_id": str(company_id),
-                        "incurred_on": body.incurred_on, "eur_cent": body.eur_cent}, position)
-
-    def run(new_id: uuid.UUID, claim: Claim | None) -> Outcome:
-        return answer(new_id, c.app.handle(command, p, new_id, claim).position)
-    return w.run(f"{request.method} {request.url.path}", body, run, answer)
+    return _plain(c, w, p, request, body, command, lambda cost_id: {
+        "id": str(cost_id), "company_id": str(company_id), "incurred_on": body.incurred_on,
+        "eur_cent": body.eur_cent})
