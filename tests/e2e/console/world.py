@@ -95,4 +95,7 @@ def build(http: httpx.Client, container: Container, roles: Roles) -> World:
     operator = make_key(container.api_keys, Role.MUNICIPALITY, [code],
                         name="Anna Bianchi, servizi sociali")
     company = make_key(container.api_keys, Role.COMPANY, [code], acme, name="Acme, CSR office")
+    # Pages read the projections: let them catch up with the whole world before any test looks.
+    caught_up = http.get(f"{t}/matches", params={"min_position": proposal["position"]})
+    assert caught_up.status_code == 200, caught_up.text
     return World(code, ids, operator, company, ets_token, proposal, proposal["position"])
