@@ -16,7 +16,10 @@ from ledger.oidc import OidcVerifier
 from ledger.status import MetricsRefresher
 
 
-def create_app(container: Container, *, refresh_metrics: bool = True) -> FastAPI:
+def create_app(container: Container, *, refresh_metrics: bool = True,
+               close_container: bool = False) -> FastAPI:
+    """`close_container`: the app owns the container and closes it on shutdown (a worker
+    process of api/serve.py)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         refresher = MetricsRefresher(container) if refresh_metrics else None
@@ -25,6 +28,8 @@ def create_app(container: Container, *, refresh_metrics: bool = True) -> FastAPI
         yield
         if refresher:
             refresher.stop()
+        if close_container:
+            container.close()
 
     app = FastAPI(title="Generative welfare contribution ledger", version="1", lifespan=lifespan,
                   description="Contributions, requests, matches and fulfilments of a territory's "

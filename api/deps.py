@@ -25,7 +25,13 @@ def get_container(request: Request) -> Container:
     return container
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+# Dependencies that never block are `async def`: FastAPI runs a plain `def` dependency in its
+# thread pool, a thread hand-off each, for every request.
+async def _container(request: Request) -> Container:
+    return get_container(request)
+
+
+ContainerDep = Annotated[Container, Depends(_container)]
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`lk_…`) or, when OIDC is "
@@ -67,7 +73,7 @@ def authenticate(request: Request, container: ContainerDep,
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
-def check_territory(request: Request, principal: PrincipalDep) -> None:
+async def check_territory(request: Request, principal: PrincipalDep) -> None:
     """A `{t}` that is no ISTAT code, or outside the principal's territories, names nothing:
     404 before it reaches any query."""
     code = request.path_params.get("t")
@@ -75,7 +81,7 @@ def check_territory(request: Request, principal: PrincipalDep) -> None:
         raise NotFound("territory", code)
 
 
-def get_writes(container: ContainerDep, principal: PrincipalDep,
+async def get_writes(container: ContainerDep, principal: PrincipalDep,
                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
                ) -> Writes:
     return Writes(IdempotencyStore(container.db), container.keys, idempotency_key, principal)

@@ -109,7 +109,7 @@ class ApiKeys:
     def authenticate(self, token: str) -> ApiKey | None:
         """The live key of a token, noting when it was last used (at most once a minute)."""
         digest = token_hash(token)
-        with self.db.transaction() as conn:
+        with self.db.reading() as conn:  # two statements, each atomic on its own
             row = conn.execute(f"SELECT {COLUMNS} FROM api_keys WHERE token_hash = %s "  # noqa: S608
                                "AND revoked_at IS NULL", (digest,)).fetchone()
             if row is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -193,12 +194,35 @@ def api() -> None:
     _logging()
     watch_parent()
     settings = get_settings()
+    if settings.http_workers > 1:
+        _serve_workers(settings)
+        return
     container = _container(settings)
     try:
         uvicorn.run(create_app(container), host=settings.http_host, port=settings.http_port,
                     log_level="info", access_log=False)
     finally:
         container.close()
+
+
+def _serve_workers(settings: Settings) -> None:
+    """uvicorn's worker processes, each building its container in api.serve.worker_app;
+    their metrics meet in a fresh PROMETHEUS_MULTIPROC_DIR."""
+    import shutil
+
+    import uvicorn
+
+    _attached(settings)
+    metrics = settings.data_dir / "run" / f"metrics-{os.getpid()}"
+    shutil.rmtree(metrics, ignore_errors=True)
+    metrics.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    try:
+        uvicorn.run("api.serve:worker_app", factory=True, workers=settings.http_workers,
+                    host=settings.http_host, port=settings.http_port, log_level="info",
+                    access_log=False)
+    finally:
+        shutil.rmtree(metrics, ignore_errors=True)
 
 
 @app.command()

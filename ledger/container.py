@@ -8,7 +8,7 @@ from ledger.accesslog import AccessLog
 from ledger.apikeys import ApiKeys
 from ledger.application import LedgerApplication
 from ledger.db import Database
-from ledger.eventstore import eventstore_env
+from ledger.eventstore import eventstore_env, install_pool_check
 from ledger.masterkey import MasterKeyring
 from ledger.privacy import KeyStore
 from ledger.projections import store
@@ -23,7 +23,9 @@ def open_application(db: Database, env: dict[str, str], keys: KeyStore | None = 
     with db.pool.connection() as conn:
         conn.execute("SELECT pg_advisory_lock(7200)")
         try:
-            return LedgerApplication(env, keys, reads.open_items if reads else None, timezone)
+            app = LedgerApplication(env, keys, reads.open_items if reads else None, timezone)
+            install_pool_check(app.recorder)
+            return app
         finally:
             conn.execute("SELECT pg_advisory_unlock(7200)")
 
@@ -51,7 +53,8 @@ class Container:
         api_keys, access_log, reads = ApiKeys(db), AccessLog(db), Reads(db)
         api_keys.setup()
         access_log.setup()
-        app = open_application(db, eventstore_env(database_url), keys, reads, settings.timezone)
+        env = eventstore_env(database_url, cache_size=settings.aggregate_cache_size)
+        app = open_application(db, env, keys, reads, settings.timezone)
         return cls(settings, database_url, kafka_bootstrap, db, keys, app, reads, api_keys,
                    access_log)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -78,6 +79,20 @@ CREATE INDEX IF NOT EXISTS log_checkpoints_unpublished ON log_checkpoints (terri
 """
 
 
+def check_alive(conn: psycopg.Connection[Any]) -> None:
+    """The pools' check of a connection they hand out, at no round trip to the server: a
+    connection resting in a pool has nothing to read, so a readable socket means the server
+    closed it (PostgreSQL was restarted or killed) or sent an error. The pool then discards
+    it and hands out another or a new one, instead of failing the caller's first statement.
+    (A `SELECT 1` before every use, psycopg_pool's own check, costs a round trip each time.)"""
+    if not conn.closed and not conn.broken:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+        if not readable:
+            return
+    conn.close()  # closed, the pool discards it (an open one would be put back and reused)
+    raise psycopg.OperationalError("the server closed the connection")
+
+
 class Database:
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
                  timeout: float = 2.0) -> None:
@@ -86,12 +101,25 @@ class Database:
         self.url = url
         self.pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=True, timeout=timeout,
-            kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": 2})
+            check=check_alive, kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": 2})
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
         with self.pool.connection() as conn, conn.transaction():
             yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+        """A connection whose statements each commit on their own (autocommit): one round
+        trip a statement instead of BEGIN, the statement and COMMIT. For reads that need no
+        common snapshot, and single statements that are atomic by themselves."""
+        with self.pool.connection() as conn:
+            conn.autocommit = True
+            try:
+                yield conn
+            finally:
+                if not conn.closed:
+                    conn.autocommit = False
 
     def create_side_tables(self) -> None:
         with self.transaction() as conn:

@@ -11,6 +11,8 @@ from psycopg import Cursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 
+from ledger.db import check_alive
+
 
 class LedgerRecorder(PostgresApplicationRecorder):
     """Marks the Idempotency-Key of the command as committed in the same transaction as its
@@ -37,9 +39,14 @@ class LedgerRecorder(PostgresApplicationRecorder):
         return ids
 
 
-def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
+def eventstore_env(database_url: str, *, pool_size: int = 5,
+                   cache_size: int = 0) -> dict[str, str]:
+    """`cache_size`: aggregates kept in memory by the write service. Each load of a cached
+    aggregate still reads the events recorded after its version ("fast-forward"), so what
+    another process recorded is never missed; what is saved is not put in the cache."""
     params = conninfo_to_dict(database_url)
-    return {
+    cache = {"AGGREGATE_CACHE_MAXSIZE": str(cache_size)} if cache_size else {}
+    return cache | {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
@@ -51,10 +58,23 @@ def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": "10",
         # With PostgreSQL down a write fails within seconds (the API answers 503).
         "POSTGRES_CONNECT_TIMEOUT": "2",
-        "POSTGRES_PRE_PING": "y",
+        # No `SELECT 1` before every use: install_pool_check puts a check without a round trip.
+        "POSTGRES_PRE_PING": "n",
         "CREATE_TABLE": "y",
         "APPLICATION_RECORDER_TOPIC": "ledger.eventstore:LedgerRecorder",
     }
+
+
+def install_pool_check(recorder: object) -> None:
+    """Give eventsourcing's connection pool the same check as the ledger's own pool
+    (ledger.db.check_alive: a connection the server closed is replaced before use, at no round
+    trip). Why a private attribute: eventsourcing builds its pool itself and offers only
+    POSTGRES_PRE_PING, a `SELECT 1` before every use (three round trips per command); the
+    pool keeps its check in `_check`. tests/integration/test_pool_check.py fails if a new
+    version of either library moves it."""
+    pool = recorder.datastore.pool  # type: ignore[attr-defined]
+    assert hasattr(pool, "_check"), "psycopg_pool no longer keeps its check in _check"
+    pool._check = check_alive  # noqa: SLF001
 
 
 # eventsourcing names the table after the application (LedgerApplication.name = "ledger").

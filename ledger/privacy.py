@@ -74,7 +74,7 @@ class KeyStore:
         return self._unwrap(subject_id, row)
 
     def get(self, subject_id: uuid.UUID) -> bytes | None:
-        with self.db.transaction() as conn:
+        with self.db.reading() as conn:
             row = conn.execute("SELECT key, wrapped_by FROM subject_keys WHERE subject_id = %s",
                                (subject_id,)).fetchone()
         return None if row is None else self._unwrap(subject_id, row)
@@ -82,7 +82,7 @@ class KeyStore:
     def get_many(self, subject_ids: set[uuid.UUID]) -> dict[uuid.UUID, bytes]:
         if not subject_ids:
             return {}
-        with self.db.transaction() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute("SELECT subject_id, key, wrapped_by FROM subject_keys "
                                 "WHERE subject_id = ANY(%s)", (list(subject_ids),)).fetchall()
         return {row["subject_id"]: self._unwrap(row["subject_id"], row) for row in rows}

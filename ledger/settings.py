@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # API worker processes (each with its own pools and aggregate cache).
+    http_workers: int = Field(default=1, ge=1)
     data_dir: Path = Path(".ledger")
     dev_admin_token: str | None = None
     # The admin key made by the first `ledger up` (default: <data_dir>/admin.key).
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
     consumer_group: str = "ledger-projections"
     projection_batch_size: int = Field(default=2000, ge=1)
     read_wait_seconds: float = 5.0
+    # Aggregates the write service keeps in memory (each load still reads what was recorded
+    # after the cached version, so several API processes never act on stale state); 0: none.
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
     expiry_interval_seconds: float = Field(default=60.0, gt=0)
     # Proofs anyone can check: signed checkpoints of each territory's Merkle tree.
     log_origin: str = Field(default="welfare-ledger.local", pattern=r"^[^\s+]+$")

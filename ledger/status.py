@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from prometheus_client import Gauge
 from psycopg import sql
@@ -19,13 +19,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HEAD = Gauge("ledger_event_store_head", "Highest notification id in the event store")
-RELAYED = Gauge("ledger_relay_position", "Highest event-store position published to Kafka")
-RELAY_LAG = Gauge("ledger_relay_lag_events", "Stored events not yet published to Kafka")
+# With several API workers (prometheus_client's multiprocess mode) each gauge shows the value
+# that a live worker's refresher set last.
+LATEST: Final = "livemostrecent"
+HEAD = Gauge("ledger_event_store_head", "Highest notification id in the event store",
+             multiprocess_mode=LATEST)
+RELAYED = Gauge("ledger_relay_position", "Highest event-store position published to Kafka",
+                multiprocess_mode=LATEST)
+RELAY_LAG = Gauge("ledger_relay_lag_events", "Stored events not yet published to Kafka",
+                  multiprocess_mode=LATEST)
 PARKED = Gauge("ledger_projection_dead_letters", "Records parked because no projection could "
-               "apply them (see the dead_letters table)")
+               "apply them (see the dead_letters table)", multiprocess_mode=LATEST)
 PROJECTION_LAG = Gauge("ledger_projection_lag_records", "Committed topic records not yet applied",
-                       ["projection"])
+                       ["projection"], multiprocess_mode=LATEST)
 
 
 def _database_status(c: Container) -> dict[str, Any]:

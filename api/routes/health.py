@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import BaseModel
 
 from api.deps import ContainerDep
@@ -39,4 +40,8 @@ def readyz(c: ContainerDep) -> JSONResponse:
 def metrics() -> Response:
     """The ledger's gauges (kept fresh by a background refresher, see api/app.py) and the HTTP
     request counts and latencies by route and status."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several API workers: all of them
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
