@@ -5,6 +5,7 @@ Personal data is sealed here, with the data subject's key, before it reaches an 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from ledger.domain import (
     Territory,
 )
 from ledger.domain.checks import check_not_future, check_not_past
+from ledger.loader import Loader
 from ledger.privacy import KeyStore, seal
 
 A = TypeVar("A", bound=LedgerAggregate)
@@ -114,12 +116,25 @@ class Written:
     aggregate: LedgerAggregate
 
 
+def _named(command: Command) -> list[uuid.UUID]:
+    """The aggregates a command names: its territory and every id among its fields."""
+    ids = [Territory.id_for(command.territory)]
+    for f in dataclasses.fields(command):
+        value = getattr(command, f.name)
+        if isinstance(value, uuid.UUID):
+            ids.append(value)
+    return ids
+
+
 class LedgerApplication(Application[uuid.UUID]):
     name = "ledger"
 
     def __init__(self, env: dict[str, str], keys: KeyStore | None = None,
-                 open_items: OpenItems | None = None, timezone: str = "Europe/Rome") -> None:
+                 open_items: OpenItems | None = None, timezone: str = "Europe/Rome",
+                 cache_size: int = 0) -> None:
         super().__init__(env=env)
+        # Loads: one query for all a command names; up-to-date copies kept (ledger/loader.py).
+        self._loader = Loader(self.recorder, self.mapper, cache_size, self.repository.get)
         self._keys = keys
         self._open_items = open_items
         self.zone = ZoneInfo(timezone)
@@ -140,7 +155,7 @@ class LedgerApplication(Application[uuid.UUID]):
         try:
             aggregate: LedgerAggregate = (
                 self._pending[ident] if self._pending is not None and ident in self._pending
-                else self.repository.get(ident))
+                else self._loader.get(ident))
         except AggregateNotFoundError:
             raise NotFound(cls.__name__.lower(), ident) from None
         if not isinstance(aggregate, cls) or (territory and aggregate.territory != territory):
@@ -222,7 +237,13 @@ class LedgerApplication(Application[uuid.UUID]):
         if not isinstance(command, RegisterTerritory) and not by.sees(command.territory):
             raise NotFound("territory", command.territory)
         handler = HANDLERS[type(command)]
-        return handler(self, command, Call(by, new_id or uuid.uuid4(), claim))
+        if self._pending is not None:
+            return handler(self, command, Call(by, new_id or uuid.uuid4(), claim))
+        self._loader.prefetch(_named(command))
+        try:
+            return handler(self, command, Call(by, new_id or uuid.uuid4(), claim))
+        finally:
+            self._loader.clear()
 
     def _allow(self, call: Call, action: Action, territory: str | None,
                record: Callable[[], Item] | None = None) -> None:

@@ -17,13 +17,15 @@ from ledger.settings import Settings
 
 
 def open_application(db: Database, env: dict[str, str], keys: KeyStore | None = None,
-                     reads: Reads | None = None, timezone: str = "Europe/Rome") -> LedgerApplication:
+                     reads: Reads | None = None, timezone: str = "Europe/Rome",
+                     cache_size: int = 0) -> LedgerApplication:
     """eventsourcing creates its tables and functions on construction; processes starting
     together must take turns, or PostgreSQL reports "tuple concurrently updated"."""
     with db.pool.connection() as conn:
         conn.execute("SELECT pg_advisory_lock(7200)")
         try:
-            app = LedgerApplication(env, keys, reads.open_items if reads else None, timezone)
+            app = LedgerApplication(env, keys, reads.open_items if reads else None, timezone,
+                                    cache_size)
             install_pool_check(app.recorder)
             return app
         finally:
@@ -53,8 +55,8 @@ class Container:
         api_keys, access_log, reads = ApiKeys(db), AccessLog(db), Reads(db)
         api_keys.setup()
         access_log.setup()
-        env = eventstore_env(database_url, cache_size=settings.aggregate_cache_size)
-        app = open_application(db, env, keys, reads, settings.timezone)
+        app = open_application(db, eventstore_env(database_url), keys, reads, settings.timezone,
+                               settings.aggregate_cache_size)
         return cls(settings, database_url, kafka_bootstrap, db, keys, app, reads, api_keys,
                    access_log)
 

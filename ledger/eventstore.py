@@ -39,14 +39,9 @@ class LedgerRecorder(PostgresApplicationRecorder):
         return ids
 
 
-def eventstore_env(database_url: str, *, pool_size: int = 5,
-                   cache_size: int = 0) -> dict[str, str]:
-    """`cache_size`: aggregates kept in memory by the write service. Each load of a cached
-    aggregate still reads the events recorded after its version ("fast-forward"), so what
-    another process recorded is never missed; what is saved is not put in the cache."""
+def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
     params = conninfo_to_dict(database_url)
-    cache = {"AGGREGATE_CACHE_MAXSIZE": str(cache_size)} if cache_size else {}
-    return cache | {
+    return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),

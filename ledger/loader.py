@@ -1,0 +1,105 @@
+"""How the write service loads aggregates: every aggregate a command names in one query, each
+brought up to date from an in-memory copy.
+
+A command names its territory and the things it acts on (contributor, match, request, …).
+``prefetch`` reads the events of all of them that are newer than the copies kept in memory,
+in one query; ``get`` hands out a private copy of each, brought up to date. A kept copy is
+never handed out nor changed (a new one replaces it), so threads share them safely, and
+what another process recorded is always read before a command decides: the cache saves
+decoding and replaying events, never a check against the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from copy import deepcopy
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.persistence import Mapper, StoredEvent
+from psycopg.sql import SQL, Identifier
+
+
+class Loader:
+    def __init__(self, recorder: Any, mapper: Mapper[uuid.UUID], maxsize: int,
+                 fallback: Callable[[uuid.UUID], Any]) -> None:
+        """`fallback`: how to load one aggregate from a store that is not PostgreSQL (the
+        in-memory store of the unit tests): no prefetch, no copies kept."""
+        self.datastore = getattr(recorder, "datastore", None)
+        self.fallback = fallback
+        self.mapper = mapper
+        self.maxsize = maxsize
+        self.kept: OrderedDict[uuid.UUID, Any] = OrderedDict()
+        self.lock = threading.Lock()
+        self.local = threading.local()
+        self.query = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e "
+            "JOIN unnest(%s::uuid[], %s::int[]) AS t(id, v) "
+            "ON e.originator_id = t.id AND e.originator_version > t.v "
+            "ORDER BY e.originator_id, e.originator_version").format(
+            Identifier(self.datastore.schema if self.datastore else "",
+                       getattr(recorder, "events_table_name", "")))
+
+    def prefetch(self, ids: Iterable[uuid.UUID]) -> None:
+        """Load these for the command this thread is about to run (each is handed out once:
+        a second ``get`` of the same id, or a retry, reads the store again)."""
+        self.local.ready = self._fetch(ids)
+
+    def clear(self) -> None:
+        self.local.ready = {}
+
+    def get(self, ident: uuid.UUID) -> Any:
+        if self.datastore is None:
+            return self.fallback(ident)
+        ready: dict[uuid.UUID, Any] | None = getattr(self.local, "ready", None)
+        if ready and ident in ready:
+            return ready.pop(ident)
+        found = self._fetch([ident])
+        if ident not in found:
+            raise AggregateNotFoundError(ident)
+        return found[ident]
+
+    def _fetch(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted or self.datastore is None:
+            return {}
+        with self.lock:
+            kept = {i: self.kept[i] for i in wanted if i in self.kept}
+            for i in kept:
+                self.kept.move_to_end(i)
+        versions = [kept[i].version if i in kept else 0 for i in wanted]
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            rows = cur.execute(self.query, (wanted, versions)).fetchall()
+        newer: dict[uuid.UUID, list[StoredEvent]] = {}
+        for row in rows:
+            newer.setdefault(row["originator_id"], []).append(StoredEvent(
+                originator_id=row["originator_id"], originator_version=row["originator_version"],
+                topic=row["topic"], state=bytes(row["state"])))
+        out: dict[uuid.UUID, Any] = {}
+        for i in wanted:
+            base = kept.get(i)
+            if i not in newer:
+                if base is not None:
+                    out[i] = deepcopy(base)
+                continue
+            events = [self.mapper.to_domain_event(s) for s in newer[i]]
+            current = project_aggregate(deepcopy(base) if base is not None else None, events)
+            if current is None:
+                continue
+            self._keep(i, current)
+            out[i] = deepcopy(current)
+        return out
+
+    def _keep(self, ident: uuid.UUID, aggregate: Any) -> None:
+        if self.maxsize <= 0:
+            return
+        with self.lock:
+            old = self.kept.get(ident)
+            if old is None or old.version < aggregate.version:
+                self.kept[ident] = aggregate
+                self.kept.move_to_end(ident)
+            while len(self.kept) > self.maxsize:
+                self.kept.popitem(last=False)
