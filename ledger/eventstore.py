@@ -12,6 +12,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
 
 from ledger.db import check_alive
+from ledger.groupcommit import GroupCommit
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
@@ -25,17 +26,43 @@ class LedgerRecorder(PostgresApplicationRecorder):
     this overrides ``_fetch_ids_after_insert_events``, the last step that runs on the insert's
     cursor; tests/e2e/test_idempotency_crash_window.py fails if a new version moves it.
     The claim arrives explicitly as the ``idempotency`` keyword of ``Application.save``.
+
+    Commands saved concurrently by one process are written together (ledger/groupcommit.py),
+    each with its own ids and claim, in one transaction.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.group_commit = GroupCommit(self._insert_together, self._insert_alone)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        return self.group_commit.submit(stored_events, **kwargs)
+
+    def _insert_alone(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        return ids
+
+    def _insert_together(self, stored_events: Sequence[StoredEvent],
+                         claims: list[tuple[str, str, Any, int]]) -> Sequence[int]:
+        ids: Sequence[int] | None = super().insert_events(stored_events, claims=claims)
+        assert ids is not None
+        return ids
 
     def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow],
                                        stored_events: Sequence[StoredEvent],
                                        **kwargs: Any) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         claim = kwargs.get("idempotency")
+        claims = list(kwargs.get("claims") or ())
         if claim and ids:
-            scope, key, resource_id = claim
-            curs.execute("UPDATE idempotency SET committed_id = %s, committed_position = %s "
-                         "WHERE scope = %s AND key = %s", (resource_id, max(ids), scope, key))
+            claims.append((*claim, len(ids) - 1))
+        if claims and ids:
+            curs.executemany("UPDATE idempotency SET committed_id = %s, committed_position = %s "
+                             "WHERE scope = %s AND key = %s",
+                             [(resource, ids[last], scope, key)
+                              for scope, key, resource, last in claims])
         return ids
 
 

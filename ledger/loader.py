@@ -19,7 +19,8 @@ from copy import deepcopy
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, project_aggregate
-from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, StoredEvent
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 
@@ -62,6 +63,8 @@ class Loader:
             raise AggregateNotFoundError(ident)
         return found[ident]
 
+    # Like eventsourcing's own reads: a connection lost (PostgreSQL restarted) is retried.
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def _fetch(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
         wanted = list(dict.fromkeys(ids))
         if not wanted or self.datastore is None:
