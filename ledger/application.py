@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from ledger.access import ACTING_ROLES, FORBID, HIDE, Action, Item, Principal, Role, decide, item
@@ -105,6 +106,10 @@ class AlreadyExists(Exception):
     """The aggregate id is taken (e.g. a territory code registered twice)."""
 
 
+class NotInBatch(Exception):
+    """A batch that may not read the store named an aggregate it neither created nor had."""
+
+
 class ConcurrencyConflict(Exception):
     """Another operator changed the same items at the same time, too often to retry."""
 
@@ -138,8 +143,11 @@ class LedgerApplication(Application[uuid.UUID]):
         self._keys = keys
         self._open_items = open_items
         self.zone = ZoneInfo(timezone)
-        # While a batch runs (run_batch), what commands change is kept here, not saved.
+        # While a batch runs (decide_each), the aggregates it loaded or changed are kept here,
+        # and the new events of the command being run in _decided: nothing is saved.
         self._pending: dict[uuid.UUID, LedgerAggregate] | None = None
+        self._decided: list[DomainEventProtocol[uuid.UUID]] = []
+        self._reads = True  # may a batch read the store?
 
     def open_items_of(self, territory: str, actor_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
         """The offers and needs of an actor still open, as the read model knows them."""
@@ -152,10 +160,16 @@ class LedgerApplication(Application[uuid.UUID]):
 
     # -- plumbing ---------------------------------------------------------------------------
     def load(self, cls: type[A], ident: uuid.UUID, territory: str | None = None) -> A:
+        pending = self._pending
         try:
-            aggregate: LedgerAggregate = (
-                self._pending[ident] if self._pending is not None and ident in self._pending
-                else self._loader.get(ident))
+            if pending is not None and ident in pending:
+                aggregate: LedgerAggregate = pending[ident]
+            else:
+                if not self._reads:
+                    raise NotInBatch(ident)
+                aggregate = self._loader.get(ident)
+                if pending is not None:
+                    pending[ident] = aggregate  # loaded once per batch
         except AggregateNotFoundError:
             raise NotFound(cls.__name__.lower(), ident) from None
         if not isinstance(aggregate, cls) or (territory and aggregate.territory != territory):
@@ -168,22 +182,25 @@ class LedgerApplication(Application[uuid.UUID]):
         except NotFound:
             raise NotFound("territory", code) from None
 
-    def run_batch(self, commands: Iterable[tuple[Command, uuid.UUID | None]], by: Principal,
-                  claim: Claim | None = None) -> int:
-        """Run every command against what the ones before it changed, then record all their
-        events in one transaction: all or nothing (`ledger import`). The first command that
-        breaks a rule raises, and nothing is recorded. Returns how many events were recorded."""
-        self._pending = {}
+    def decide_each(self, commands: Iterable[tuple[Command, uuid.UUID | None]], by: Principal,
+                    keys: KeyStore | None = None, reads: bool = True,
+                    ) -> Iterator[list[DomainEventProtocol[uuid.UUID]]]:
+        """Run every command against what the ones before it changed, in memory, yielding the
+        new events of each, unsaved, in the order the API would record them. Each aggregate is
+        loaded once and kept until the end. A command that breaks a rule raises. `keys`: the
+        key store to seal personal data with meanwhile (`ledger import` keeps the keys of the
+        people it registers in memory and writes them with the events). `reads=False`: an
+        aggregate the batch did not create raises NotInBatch instead of being read (a part of
+        an import that runs in a forked process, ledger/importplan.py)."""
+        self._pending, own_keys, self._reads = {}, self._keys, reads
+        self._keys = keys or own_keys
         try:
             for command, new_id in commands:
+                self._decided = []
                 self.handle(command, by, new_id)
-            changed = list(self._pending.values())
+                yield self._decided
         finally:
-            self._pending = None
-        if not changed:
-            return 0
-        extra = {"idempotency": (claim.scope, claim.key, changed[0].id)} if claim else {}
-        return len(self.save(*changed, **extra))
+            self._pending, self._decided, self._keys, self._reads = None, [], own_keys, True
 
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
               claim: Claim | None = None, resource: uuid.UUID | None = None) -> Written:
@@ -193,6 +210,7 @@ class LedgerApplication(Application[uuid.UUID]):
         if self._pending is not None:
             for aggregate in (primary, *others):
                 self._pending[aggregate.id] = aggregate
+                self._decided.extend(aggregate.collect_events())
             return Written(made, 0, primary)
         extra = {"idempotency": (claim.scope, claim.key, made)} if claim else {}
         recordings = self.save(primary, *others, **extra)

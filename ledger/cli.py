@@ -356,10 +356,14 @@ def demo(base_url: str = "http://127.0.0.1:8000",
 
 
 @app.command("import")
-def import_(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                                 help="JSON lines, one fact a line")]) -> None:
+def import_(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="JSON lines, one fact a line")],
+    parts: Annotated[int | None, typer.Option(
+        min=1, help="processes that run the commands (default: one per CPU)")] = None,
+) -> None:
     """Import a territory's history: the same rules as the API, all or nothing, idempotent."""
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ledger.idempotency import IdempotencyStore
     from ledger.importer import BadLine, import_file, read
@@ -368,20 +372,28 @@ def import_(path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, re
     container = _container(_status_settings())
     try:
         total = sum(1 for _ in read(path))
-        with Progress(transient=True) as progress:
-            task = progress.add_task("importing", total=total)
+        started = time.perf_counter()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), transient=True) as progress:
+            task = progress.add_task("checking facts", total=total)
             try:
-                recorded = import_file(container.app, IdempotencyStore(container.db), path,
-                                       lambda done: progress.update(task, completed=done))
+                recorded = import_file(
+                    container.app, IdempotencyStore(container.db), path,
+                    lambda done: progress.update(task, completed=done),
+                    lambda events: progress.update(
+                        task, completed=total, description=f"recording {events} events"),
+                    parts)
             except BadLine as err:
                 typer.echo(f"error: {err}; nothing of {path} was recorded", err=True)
                 raise typer.Exit(1) from None
+        seconds = time.perf_counter() - started
     finally:
         container.close()
     if recorded is None:
         typer.echo(f"{path} was imported before: nothing recorded")
     else:
-        typer.echo(f"imported {total} facts of {path}: {recorded} events recorded")
+        typer.echo(f"imported {total} facts of {path}: {recorded} events recorded in "
+                   f"{seconds:.1f}s ({recorded / max(seconds, 1e-9):,.0f} events/s)")
 
 
 keys_app = typer.Typer(help="API keys: create, list, revoke (works on the database directly)")

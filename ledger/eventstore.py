@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import Cursor
+from psycopg import Connection, Cursor
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
 
 from ledger.db import check_alive
+from ledger.eventrows import HEADER, TRAILER
 from ledger.groupcommit import GroupCommit
 
 
@@ -64,6 +66,38 @@ class LedgerRecorder(PostgresApplicationRecorder):
                              [(resource, ids[last], scope, key)
                               for scope, key, resource, last in claims])
         return ids
+
+    def copy_events(self, rows: Iterable[bytes],
+                    idempotency: tuple[str, str, Any] | None = None,
+                    first: Callable[[Connection[DictRow]], None] | None = None) -> int:
+        """Many events at once (`ledger import`): one transaction, the same table lock and
+        NOTIFY as ``insert_events`` (so notification ids follow commit order and the relay sees
+        each event once, in order), the rows by binary COPY (``rows``: chunks of rows as
+        ledger.eventrows writes them, without header and trailer), the claim marked as
+        ``idempotency`` does. ``first`` runs first in the transaction, before the lock (e.g.
+        writing the keys the events' personal data is sealed with). Returns the last
+        notification id."""
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor() as curs:
+            if first:
+                first(conn)
+            self._lock_table(curs)
+            self._notify_channel(curs)
+            with curs.copy(SQL("COPY {} (originator_id, originator_version, topic, state) "
+                               "FROM STDIN (FORMAT BINARY)").format(table)) as copy:
+                copy.write(HEADER)
+                for chunk in rows:
+                    copy.write(chunk)
+                copy.write(TRAILER)
+            row = curs.execute(SQL("SELECT max(notification_id) AS last FROM {}").format(
+                table)).fetchone()
+            last = int(row["last"]) if row and row["last"] is not None else 0
+            if idempotency:
+                scope, key, resource_id = idempotency
+                curs.execute("UPDATE idempotency SET committed_id = %s, committed_position = %s "
+                             "WHERE scope = %s AND key = %s", (resource_id, last, scope, key))
+        return last
 
 
 def eventstore_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:

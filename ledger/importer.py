@@ -3,30 +3,46 @@ rules as the API, recorded all at once or not at all.
 
 One fact a line: `{"command": "<name>", ...its fields}` with the names of COMMANDS and the
 fields of the command values in ledger/commands.py (`territory` always). A line that creates
-something names it with `"ref"`; any field ending in `_id` (and `partners`) may give such a
-ref instead of an id, so the ids are derived from the refs and a second import of the file
-creates nothing new. Dates in the facts (`fulfilled_on`, `incurred_on`, …) are kept as given.
-The whole file is one claim (its SHA-256) on the idempotency store: a second import records
-nothing; a bad line stops the import with its number and records nothing of the file.
+something names it with `"ref"`; a field that names an aggregate (`contributor_id`,
+`match_id`, `partners`, …) may give such a ref instead of an id, so the ids are derived from
+the refs and a second import of the file creates nothing new. Dates in the facts
+(`fulfilled_on`, `incurred_on`, …) are kept as given. The whole file is one claim (its
+SHA-256) on the idempotency store: a second import records nothing; a bad line stops the
+import with its number and records nothing of the file.
+
+How it is fast: the commands run through the write service's handlers in memory
+(`LedgerApplication.decide_each`: each aggregate is created or loaded once and kept), in
+parallel processes where the file allows it (ledger/importplan.py); the events become rows
+of a binary COPY (ledger/eventrows.py), written in one transaction under the event store's
+own table lock (`LedgerRecorder.copy_events`) with the keys of the people the file registers
+and the claim.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+
+import orjson
+import psycopg
 
 from ledger import commands as cmd
-from ledger.access import Principal, Role
+from ledger import importplan
 from ledger.application import Claim, LedgerApplication
+from ledger.domain import Territory
+from ledger.eventstore import EVENTS_TABLE, LedgerRecorder
 from ledger.idempotency import IdempotencyStore
+from ledger.importplan import IMPORTER, REFERENCES, ImportKeys, Parsed
+
+__all__ = ["COMMANDS", "IMPORTER", "BadLine", "import_file", "parse", "read", "ref_id"]
 
 IMPORT_NAMESPACE = uuid.UUID("2f7a3c1e-9b4d-4e6a-8c2f-5d1e7b9a3c40")
-IMPORTER = Principal("cli:import", "ledger import", Role.ADMIN)
+UUID_LENGTHS = frozenset({32, 36, 38, 45})  # hex, hyphens, {braces}, urn:uuid:
 COMMANDS: dict[str, type[cmd.Command]] = {
     "register_territory": cmd.RegisterTerritory, "define_theme": cmd.DefineTheme,
     "define_programme": cmd.DefineProgramme, "set_approval_policy": cmd.SetApprovalPolicy,
@@ -36,6 +52,12 @@ COMMANDS: dict[str, type[cmd.Command]] = {
     "record_management_cost": cmd.RecordManagementCost,
     "withdraw_contribution": cmd.WithdrawContribution, "withdraw_request": cmd.WithdrawRequest,
 }
+FIELDS = {name: frozenset(f.name for f in dataclasses.fields(kind))
+          for name, kind in COMMANDS.items()}
+# What a line's new id names: an aggregate it creates (a management cost is an event).
+CREATES: frozenset[type[cmd.Command]] = frozenset({
+    cmd.RegisterActor, cmd.Pledge, cmd.PostRequest, cmd.MakeMatch, cmd.Fulfil})
+NAMED = CREATES | {cmd.RecordManagementCost}
 
 
 class BadLine(ValueError):
@@ -44,61 +66,69 @@ class BadLine(ValueError):
         self.number = number
 
 
+@lru_cache(maxsize=1 << 16)
 def ref_id(territory: str, ref: str) -> uuid.UUID:
     """The id a ref names: a UUID as it is, else derived from the territory and the ref."""
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return uuid.uuid5(IMPORT_NAMESPACE, f"{territory}:{ref}")
+    if len(ref) in UUID_LENGTHS:  # the spellings uuid.UUID reads; most refs are shorter
+        try:
+            return uuid.UUID(ref)
+        except ValueError:
+            pass
+    return uuid.uuid5(IMPORT_NAMESPACE, f"{territory}:{ref}")
 
 
-def parse(number: int, line: str) -> tuple[cmd.Command, uuid.UUID | None]:
+def parse(number: int, line: str | bytes) -> tuple[cmd.Command, uuid.UUID | None]:
     try:
-        fact = json.loads(line)
-    except ValueError as err:
+        fact = orjson.loads(line)
+    except orjson.JSONDecodeError as err:
         raise BadLine(number, f"not JSON ({err})") from None
     if not isinstance(fact, dict):
         raise BadLine(number, "a fact is a JSON object")
     name = fact.pop("command", None)
     if name not in COMMANDS:
         raise BadLine(number, f"unknown command {name!r} (allowed: {', '.join(COMMANDS)})")
-    kind = COMMANDS[name]
+    kind, fields = COMMANDS[name], FIELDS[name]
     territory = fact.get("territory")
     if not isinstance(territory, str):
         raise BadLine(number, "every fact names its territory")
     ref = fact.pop("ref", None)
-    fields = {f.name: f for f in dataclasses.fields(kind)}
-    unknown = sorted(set(fact) - set(fields))
-    if unknown:
-        raise BadLine(number, f"unknown fields for {name}: {', '.join(unknown)} "
-                              f"(allowed: {', '.join(fields)})")
-    values: dict[str, Any] = {}
-    for key, value in fact.items():
-        if key.endswith("_id") and isinstance(value, str):
-            value = ref_id(territory, value)
-        elif key == "partners" and isinstance(value, list):
-            value = tuple(ref_id(territory, str(v)) for v in value)
-        elif key == "required_for" and isinstance(value, list):
-            value = tuple(value)
-        values[key] = value
+    if not fields.issuperset(fact):
+        raise BadLine(number, f"unknown fields for {name}: {', '.join(sorted(set(fact) - fields))}"
+                              f" (allowed: {', '.join(f.name for f in dataclasses.fields(kind))})")
+    for key in REFERENCES[kind].intersection(fact):
+        value = fact[key]
+        if isinstance(value, str):
+            fact[key] = ref_id(territory, value)
+        elif isinstance(value, list):
+            fact[key] = tuple(ref_id(territory, str(v)) for v in value)
+    if isinstance(fact.get("required_for"), list):
+        fact["required_for"] = tuple(fact["required_for"])
     try:
-        command = kind(**values)
+        command = kind(**fact)
     except TypeError as err:
         raise BadLine(number, f"{name}: {err}") from None
-    return command, (ref_id(territory, str(ref)) if ref is not None else None)
+    if ref is not None:
+        return command, ref_id(territory, str(ref))
+    # Named here, not by the write service, so that every part of the import uses one id.
+    return command, (uuid.uuid4() if kind in NAMED else None)
 
 
-def read(path: Path) -> Iterator[tuple[int, str]]:
-    with path.open(encoding="utf-8") as lines:
+def read(path: Path) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if line.strip():
                 yield number, line
 
 
 def import_file(app: LedgerApplication, store: IdempotencyStore, path: Path,
-                progress: Callable[[int], None] | None = None) -> int | None:
+                progress: Callable[[int], None] | None = None,
+                recording: Callable[[int], None] | None = None,
+                parts: int | None = None) -> int | None:
     """Record the file's facts; the number of events recorded, or None if it was imported
-    before. Raises BadLine (nothing recorded) for the first line that cannot be recorded."""
+    before. Raises BadLine (nothing recorded) for the first line that cannot be recorded.
+    `progress` hears how many lines were run so far; `recording`, how many events are being
+    written once every line passed; `parts`: how many processes may run the commands (by
+    default one per CPU; see ledger.importplan)."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     parsed = [(number, *parse(number, line)) for number, line in read(path)]
     earlier = store.claim("import", digest, digest)
@@ -108,29 +138,78 @@ def import_file(app: LedgerApplication, store: IdempotencyStore, path: Path,
         if not (earlier.stale and store.take_over("import", digest)):
             raise BadLine(0, "this file is being imported by another process right now")
     try:
-        recorded = _run(app, parsed, Claim("import", digest), progress)
+        events = _import(app, parsed, Claim("import", digest), progress, recording, parts)
     except BaseException:
         store.release("import", digest)
         raise
-    store.complete("import", digest, 201, None, None, {"events": recorded})
-    return recorded
+    store.complete("import", digest, 201, None, None, {"events": events})
+    return events
 
 
-def _run(app: LedgerApplication, parsed: list[tuple[int, cmd.Command, uuid.UUID | None]],
-         claim: Claim, progress: Callable[[int], None] | None) -> int:
-    """Run the batch, naming the line whose command breaks a rule (line 0: the file as a
-    whole, e.g. a fact that is already recorded by other means)."""
-    at = {"line": 0}
+def _import(app: LedgerApplication, parsed: list[Parsed], claim: Claim,
+            progress: Callable[[int], None] | None, recording: Callable[[int], None] | None,
+            parts: int | None) -> int:
+    keys = ImportKeys(app.keys, {new_id for _, command, new_id in parsed
+                                 if isinstance(command, cmd.RegisterActor) and new_id})
+    # Whether the file creates what exists already is asked of the store meanwhile. The lines
+    # before such a line run as they would without it, so the first line refused either way
+    # is the one a run of the file in order stops at.
+    with ThreadPoolExecutor(1, thread_name_prefix="import-taken") as asking:
+        taken = asking.submit(_taken, app, parsed)
+        try:
+            ran, refused = importplan.run(app, parsed, keys, progress, parts), None
+        except importplan.Refused as refusal:
+            ran, refused = [], refusal
+        first_taken = taken.result()
+    if first_taken and (refused is None or parsed[first_taken[0]][0] < refused.number):
+        raise BadLine(parsed[first_taken[0]][0], f"AlreadyExists: {first_taken[1]} exists already")
+    if refused:
+        raise BadLine(refused.number, refused.reason) from refused.__cause__
+    events = sum(part.events for part in ran)
+    if recording:
+        recording(events)
+    if events:
+        recorder = app.recorder
+        assert isinstance(recorder, LedgerRecorder)
+        try:
+            recorder.copy_events(importplan.in_file_order(ran), first=keys.write,
+                                 idempotency=(claim.scope, claim.key, _first_id(ran)))
+        except psycopg.errors.UniqueViolation as err:  # written by someone else meanwhile
+            raise BadLine(0, f"AlreadyExists: {err.diag.message_detail or err}") from err
+    return events
 
-    def commands() -> Iterator[tuple[cmd.Command, uuid.UUID | None]]:
-        for done, (number, command, new_id) in enumerate(parsed, start=1):
-            at["line"] = number
-            yield command, new_id
-            if progress:
-                progress(done)
-        at["line"] = 0
 
-    try:
-        return app.run_batch(commands(), IMPORTER, claim)
-    except Exception as err:  # noqa: BLE001 - every refusal names its line
-        raise BadLine(at["line"], f"{type(err).__name__}: {err}") from err
+def _created(line: Parsed) -> uuid.UUID | None:
+    _, command, new_id = line
+    if isinstance(command, cmd.RegisterTerritory):
+        return Territory.id_for(command.territory)
+    return new_id if type(command) in CREATES else None
+
+
+def _taken(app: LedgerApplication, parsed: list[Parsed]) -> tuple[int, uuid.UUID] | None:
+    """The first line that creates an aggregate that exists already, in the event store or
+    from an earlier line (the API refuses it as AlreadyExists): its index and the id."""
+    made: dict[uuid.UUID, int] = {}
+    first: tuple[int, uuid.UUID] | None = None
+    for i, line in enumerate(parsed):
+        ident = _created(line)
+        if ident is None:
+            continue
+        if ident in made:
+            first = (i, ident)
+            break
+        made[ident] = i
+    if made:
+        with app.keys.db.transaction() as conn:
+            rows = conn.execute(f"SELECT DISTINCT originator_id AS id FROM {EVENTS_TABLE} "
+                                "WHERE originator_id = ANY(%s)", (list(made),)).fetchall()
+        for row in rows:
+            if first is None or made[row["id"]] < first[0]:
+                first = (made[row["id"]], row["id"])
+    return first
+
+
+def _first_id(ran: list[importplan.Rows]) -> uuid.UUID:
+    """The originator of the first row in file order (binary COPY: 2 + 4 bytes, then its uuid)."""
+    first = min((part for part in ran if part.lines), key=lambda part: part.lines[0])
+    return uuid.UUID(bytes=bytes(first.blob[6:22]))

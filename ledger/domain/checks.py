@@ -21,8 +21,15 @@ def check_positive(quantity: int) -> None:
         raise NonPositiveQuantityError(f"quantity must be a positive integer, got {quantity!r}")
 
 
+# Every valid (resource kind, unit) pair as plain strings: most checks end here.
+_VALID_PAIRS = frozenset((kind.value, unit.value) for kind, units in UNITS_BY_KIND.items()
+                         for unit in units)
+
+
 def check_resource(resource_kind: str, unit: str) -> tuple[str, str]:
     """Return the plain string values of a valid (resource kind, unit) pair."""
+    if type(resource_kind) is str and type(unit) is str and (resource_kind, unit) in _VALID_PAIRS:
+        return resource_kind, unit
     try:
         kind = ResourceKind(resource_kind)
     except ValueError:

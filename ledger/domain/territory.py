@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from uuid import UUID, uuid5
 
 from ledger.domain.base import LedgerAggregate
@@ -73,6 +74,7 @@ class Territory(LedgerAggregate):
         self.approvers = 0
 
     @staticmethod
+    @lru_cache(maxsize=4096)  # asked for by nearly every command; a uuid5 is a SHA-1
     def id_for(code: str) -> UUID:
         return uuid5(TERRITORY_NAMESPACE, code)
 

@@ -5,15 +5,23 @@ is recorded."""
 from __future__ import annotations
 
 import json
+import random
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from ledger.importer import ref_id
+from ledger import importplan
+from ledger.container import Container
+from ledger.domain import Actor, Territory
+from ledger.idempotency import IdempotencyStore
+from ledger.importer import IMPORTER, BadLine, import_file, parse, ref_id
+from ledger.privacy import unseal
 from tests.support.stack import Roles, territory_code
 
 pytestmark = pytest.mark.integration
@@ -93,3 +101,212 @@ def test_a_bad_line_is_named_and_nothing_is_recorded(roles: Roles, tmp_path: Pat
     assert f"line {line}" in result.stderr and why in result.stderr
     assert "nothing of" in result.stderr
     assert _events(roles.database_url, code) == 0
+
+
+def _story(code: str, cycles: int, seed: int = 7) -> list[dict[str, Any]]:
+    """A territory's history with every kind of fact: people and organisations, offers, needs,
+    matches, deliveries (some in two parts), feedback, reversals, cancellations, withdrawals,
+    management costs, a theme and a programme of its own."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data
+    facts: list[dict[str, Any]] = [
+        {"command": "register_territory", "name": f"Comune {code}"},
+        {"command": "define_theme", "code": "orti", "label": "Orti sociali"},
+        {"command": "register_actor", "ref": "acme", "kind": "company", "display_name": "Acme",
+         "vat_number": "IT01234567890"},
+        {"command": "register_actor", "ref": "auser", "kind": "ets", "display_name": "Auser",
+         "runts_id": "R0001234"},
+        {"command": "define_programme", "code": "famiglie", "name": "Famiglie e minori",
+         "partners": ["auser"]},
+    ]
+    people = [f"p{i}" for i in range(12)]
+    facts += [{"command": "register_actor", "ref": p, "kind": "citizen",
+               "display_name": f"Persona {i}", "personal": {"email": f"{p}@example.it"},
+               "employer_id": "acme" if i % 3 == 0 else None} for i, p in enumerate(people)]
+    givers = ["acme", "auser", *people[:4]]
+    for n in range(cycles):
+        offer, need, match = f"c{n}", f"r{n}", f"m{n}"
+        kind, unit = rng.choice([("time", "minute"), ("money", "eur_cent"), ("goods", "item")])
+        theme = rng.choice(["cts.a", "orti"])
+        facts += [
+            {"command": "pledge", "ref": offer, "contributor_id": rng.choice(givers),
+             "resource_kind": kind, "unit": unit, "quantity": 600, "theme": theme,
+             "description": "aiuto", "programme": "famiglie" if n % 4 == 0 else None},
+            {"command": "post_request", "ref": need, "beneficiary_id": rng.choice(people),
+             "resource_kind": kind, "unit": unit, "quantity": 400, "theme": theme,
+             "description": "bisogno"},
+            {"command": "match", "ref": match, "contribution_id": offer, "request_id": need,
+             "quantity": 300},
+        ]
+        if n % 7 == 3:
+            facts.append({"command": "cancel_match", "match_id": match, "reason": "rinuncia"})
+            facts.append({"command": "withdraw_request", "request_id": need})
+            continue
+        facts.append({"command": "fulfil", "ref": f"f{n}", "match_id": match, "quantity": 200,
+                      "fulfilled_on": f"2021-0{1 + n % 9}-1{n % 10}"})
+        facts.append({"command": "fulfil", "ref": f"g{n}", "match_id": match, "quantity": 100})
+        if n % 3 == 0:
+            facts.append({"command": "record_feedback", "fulfilment_id": f"f{n}",
+                          "satisfaction": 1 + n % 5, "change": "improve", "comment": "grazie"})
+        if n % 5 == 1:
+            facts.append({"command": "reverse_fulfilment", "fulfilment_id": f"g{n}",
+                          "reason": "errore"})
+        if n % 6 == 2:
+            facts.append({"command": "withdraw_contribution", "contribution_id": offer})
+        if n % 10 == 5:
+            facts.append({"command": "record_management_cost", "ref": f"k{n}",
+                          "company_id": "acme", "incurred_on": "2021-06-30", "eur_cent": 9000})
+    return [{"command": f.pop("command"), "territory": code, **f} for f in facts]
+
+
+def _last_position(database_url: str, code: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT max(notification_id) FROM ledger_events WHERE "
+                           "convert_from(state, 'UTF8') LIKE %s",
+                           (f'%"territory":"{code}"%',)).fetchone()
+    assert row is not None and row[0] is not None
+    return int(row[0])
+
+
+def _relayed(container: Container, database_url: str, code: str) -> list[str]:
+    """The territory's records as the relay published and the projector applied them, with
+    what differs between two territories told the same story made neutral: ids (by ref),
+    the territory, times and positions, ciphertexts, the chain's hashes."""
+    last = _last_position(database_url, code)
+    deadline = time.monotonic() + 60
+    while container.reads.applied_position(code) < last:
+        assert time.monotonic() < deadline, "the import was not relayed and projected"
+        time.sleep(0.1)
+    assert container.reads.verify(code)["verified"]
+    names = {str(ref_id(code, f"{p}{n}")): f"{p}{n}" for p in "crmfgk" for n in range(100)}
+    names |= {str(ref_id(code, r)): r for r in ["acme", "auser", *[f"p{i}" for i in range(12)]]}
+    names[str(Territory.id_for(code))] = "territory"
+    out = []
+    for record in container.reads.audit_records(code):
+        value = json.loads(record)
+        for volatile in ("id", "source", "time", "position", "hash", "prevhash"):
+            value.pop(volatile)
+        text = re.sub(r"v1\.[A-Za-z0-9_=-]+", "<sealed>", json.dumps(value, sort_keys=True))
+        text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                      lambda m: names.get(m.group(0), "<unknown id>"), text)
+        out.append(text.replace(code, "<t>"))
+    return out
+
+
+def test_an_import_is_relayed_and_projected_as_the_write_service_records_it(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same story three times: command by command through the write service (as the API
+    runs it), imported in one process, and imported in two (forked) processes: the relay
+    publishes, and the projector applies, the same records in the same order."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    forked: list[int] = []
+    fork = importplan._forked  # noqa: SLF001
+
+    def counted(*args: Any) -> list[importplan.Rows]:
+        forked.append(len(args[2]))
+        return fork(*args)
+    monkeypatch.setattr(importplan, "_forked", counted)
+    made, alone, split = territory_code(), territory_code(), territory_code()
+    for number, fact in enumerate(_story(made, 40), start=1):
+        command, new_id = parse(number, json.dumps(fact))
+        container.app.handle(command, IMPORTER, new_id)
+    store = IdempotencyStore(container.db)
+    for code, parts in ((alone, 1), (split, 2)):
+        path = _write(tmp_path / f"{code}.jsonl", _story(code, 40))
+        assert import_file(container.app, store, path, parts=parts)
+    assert forked == [2]
+    expected = _relayed(container, roles.database_url, made)
+    assert "<unknown id>" not in "".join(expected)
+    assert _relayed(container, roles.database_url, alone) == expected
+    assert _relayed(container, roles.database_url, split) == expected
+
+
+def test_over_allocation_across_lines_is_refused_at_its_line(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two matches that together take more than the offer holds: the second is refused with
+    its line, whichever process ran it, and the earliest bad line of the file is the one
+    named."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    store = IdempotencyStore(container.db)
+    for parts in (1, 2):
+        code = territory_code()
+        facts = _story(code, 30)
+        over = next(i for i, f in enumerate(facts) if f.get("ref") == "m20")
+        facts.insert(over + 1, {"command": "match", "territory": code, "ref": "extra",
+                                "contribution_id": "c20", "request_id": "r20", "quantity": 301})
+        path = _write(tmp_path / f"over{parts}.jsonl", facts)
+        with pytest.raises(BadLine, match="OverAllocationError") as refused:
+            import_file(container.app, store, path, parts=parts)
+        assert refused.value.number == over + 2
+        later = next(i for i, f in enumerate(facts) if f.get("ref") == "m25")
+        facts[later] |= {"quantity": 10_000}
+        with pytest.raises(BadLine, match="OverAllocationError") as first:
+            import_file(container.app, store, _write(tmp_path / f"two{parts}.jsonl", facts),
+                        parts=parts)
+        assert first.value.number == over + 2
+        assert _events(roles.database_url, code) == 0
+
+
+def test_what_exists_already_is_refused_at_the_line_that_creates_it(
+        roles: Roles, container: Container, tmp_path: Path) -> None:
+    code = territory_code()
+    store = IdempotencyStore(container.db)
+    facts = _history(code)
+    twice = [*facts[:4], facts[2], *facts[4:]]
+    with pytest.raises(BadLine, match="AlreadyExists") as refused:
+        import_file(container.app, store, _write(tmp_path / "twice.jsonl", twice))
+    assert refused.value.number == 5
+    assert _events(roles.database_url, code) == 0
+    assert import_file(container.app, store, _write(tmp_path / "once.jsonl", facts))
+    more = [facts[0] | {"name": "again"}, *facts[1:]]
+    with pytest.raises(BadLine, match="AlreadyExists") as again:
+        import_file(container.app, store, _write(tmp_path / "more.jsonl", more))
+    assert again.value.number == 1
+
+
+def test_personal_data_is_sealed_with_keys_written_with_the_events(
+        roles: Roles, container: Container, tmp_path: Path) -> None:
+    """The keys of the people a file registers are kept only if the file is recorded, and
+    they open what was sealed for them."""
+    code = territory_code()
+    store = IdempotencyStore(container.db)
+    facts = _history(code)
+    rosa = ref_id(code, "rosa")
+    bad = [*facts[:5], facts[5] | {"quantity": 9999}, *facts[6:]]
+    with pytest.raises(BadLine):
+        import_file(container.app, store, _write(tmp_path / "bad.jsonl", bad))
+    assert container.keys.get(rosa) is None
+    assert import_file(container.app, store, _write(tmp_path / "good.jsonl", facts))
+    actor = container.app.load(Actor, rosa, code)
+    assert actor.personal_sealed is not None and "NRERSO40A41B910X" not in actor.personal_sealed
+    assert unseal(container.keys.get(rosa), rosa, actor.personal_sealed) == {
+        "fiscal_code": "NRERSO40A41B910X"}
+    assert unseal(container.keys.get(rosa), rosa, actor.display_name_sealed) == "Rosa Neri"
+
+
+def test_a_part_that_would_read_the_store_sends_the_file_to_one_part(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safety net under the plan: parts that do not hold what their lines name (here, a
+    plan that deals lines out without regard to what links them) never read the store nor
+    refuse a line for it; the file runs again in one part, with the same outcome."""
+    def careless(parsed: list[importplan.Parsed], parts: int) -> list[list[int]]:
+        shared = [i for i, (_, c, _) in enumerate(parsed) if type(c) in importplan.SHARED]
+        flow = [i for i in range(len(parsed)) if i not in set(shared)]
+        return [sorted(shared + flow[k::2]) for k in range(2)]
+    monkeypatch.setattr(importplan, "plan", careless)
+    ran_alone: list[int] = []
+    run_part = importplan.run_part
+
+    def counted(*args: Any, **kwargs: Any) -> importplan.Rows:
+        rows = run_part(*args, **kwargs)
+        ran_alone.append(len(args[2]))
+        return rows
+    monkeypatch.setattr(importplan, "run_part", counted)
+    code = territory_code()
+    facts = _story(code, 20)
+    recorded = import_file(container.app, IdempotencyStore(container.db),
+                           _write(tmp_path / "careless.jsonl", facts), parts=2)
+    assert ran_alone == [len(facts)]
+    assert recorded == _events(roles.database_url, code) > len(facts)

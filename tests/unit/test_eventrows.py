@@ -1,0 +1,91 @@
+"""ledger.eventrows writes, for every event, the row eventsourcing's own mapper would store."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.eventrows import HEADER, TRAILER, EventRows
+from tests.unit.domain.scenario import every_event_story
+
+
+def _rows() -> EventRows:
+    return EventRows(Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper)
+
+
+def _parse_row(row: bytes) -> StoredEvent:
+    count, size, ident, size2, version = struct.unpack_from("!hi16siq", row)
+    assert (count, size, size2) == (4, 16, 8)
+    at = struct.calcsize("!hi16siq")
+    (topic_size,) = struct.unpack_from("!i", row, at)
+    topic = row[at + 4:at + 4 + topic_size].decode()
+    at += 4 + topic_size
+    (state_size,) = struct.unpack_from("!i", row, at)
+    assert len(row) == at + 4 + state_size
+    return StoredEvent(uuid.UUID(bytes=ident), version, topic, row[at + 4:])
+
+
+def test_every_event_of_the_domain_is_stored_as_the_mapper_stores_it() -> None:
+    rows = _rows()
+    events = [e for a in every_event_story() for e in a.collect_events()]
+    assert len({type(e) for e in events}) >= 25
+    for event in events:
+        expected = rows.mapper.to_stored_event(event)
+        assert rows.stored(event) == expected
+        assert _parse_row(rows.row(event)) == expected
+
+
+class Odd(Aggregate):
+    class Noted(Aggregate.Event):
+        value: Any
+
+        def apply(self, aggregate: Aggregate) -> None:
+            pass
+
+    def note(self, value: Any) -> None:
+        self.trigger_event(self.Noted, value=value)
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+    | st.uuids() | st.datetimes(timezones=st.just(UTC)) | st.decimals(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8))
+def test_any_value_is_stored_as_the_mapper_stores_it(value: Any) -> None:
+    rows = _rows()
+    odd = Odd()
+    odd.note(value)
+    for event in odd.collect_events():
+        assert rows.stored(event) == rows.mapper.to_stored_event(event)
+
+
+def test_what_orjson_writes_otherwise_goes_through_the_mapper() -> None:
+    rows = _rows()
+    for value in (1.5, 2**70, Decimal("1.10"), [datetime(2026, 1, 1, tzinfo=UTC)],
+                  {"a": (1, uuid.uuid4())}, {1: "a"}, True, "è\u2028\x00"):
+        odd = Odd()
+        odd.note(value)
+        event = odd.collect_events()[-1]
+        assert rows.stored(event) == rows.mapper.to_stored_event(event)
+    odd = Odd()
+    odd.note("\ud800")  # a lone surrogate: no UTF-8 for it, either way
+    event = odd.collect_events()[-1]
+    with pytest.raises(UnicodeEncodeError):
+        rows.mapper.to_stored_event(event)
+    with pytest.raises(UnicodeEncodeError):
+        rows.row(event)
+
+
+def test_the_copy_header_and_trailer_are_postgresql_binary_copy() -> None:
+    assert b"PGCOPY\n\xff\r\n\x00" + bytes(8) == HEADER
+    assert TRAILER == b"\xff\xff"
