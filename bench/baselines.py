@@ -1,8 +1,10 @@
-"""Raw baselines in the same run: PostgreSQL inserts, kafka-python produce and consume."""
+"""Raw baselines in the same run: PostgreSQL inserts and COPY, kafka-python produce and consume."""
 
 from __future__ import annotations
 
+import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,3 +117,87 @@ def raw_produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) 
         return Rate(len(records), time.perf_counter() - started)
     finally:
         producer.close(timeout=5)
+
+
+def projection_writes(url: str, schema: str) -> tuple[int, float]:
+    """Rows inserted or updated in `schema`'s tables (PostgreSQL's own counters, so every
+    statement counts, ON CONFLICT DO NOTHING skips do not) and the mean stored size in bytes
+    of a written row, weighted by each table's writes. Call it after the projector's
+    connections have closed: a backend flushes its counters when it exits."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        writes: dict[str, int] = {}
+        for _ in range(40):  # until the exiting backends' counters have all arrived
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            now = {r[0]: int(r[1]) for r in conn.execute(
+                "SELECT relname, n_tup_ins + n_tup_upd FROM pg_stat_user_tables "
+                "WHERE schemaname = %s", (schema,))}
+            if now == writes and sum(now.values()):
+                break
+            writes = now
+            time.sleep(0.25)
+        total, weighted = sum(writes.values()), 0.0
+        for table, n in writes.items():
+            if n:
+                row = conn.execute(f'SELECT avg(pg_column_size(t.*)) FROM "{schema}".{table} t'
+                                   ).fetchone()
+                weighted += n * float(row[0] if row and row[0] is not None else 0)
+    return total, weighted / max(1, total)
+
+
+def raw_copy_same_rows(url: str, schema: str, transactions: int) -> Rate:
+    """The rows the projector left in `schema`, COPYed raw into empty tables defined like its
+    own (`LIKE … INCLUDING ALL`: the same keys and indexes), in as many transactions as the
+    projector applied batches, each holding its share of every table. The rows are
+    PostgreSQL's own COPY text read back beforehand, so no Python touches a row while timed:
+    the cost of writing exactly what the projector wrote, and nothing else."""
+    target = f"{schema}_raw"
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name", (schema,))]
+        data: dict[str, list[bytes]] = {}
+        with conn.cursor() as cur:
+            for table in tables:
+                with cur.copy(f'COPY "{schema}".{table} TO STDOUT') as copy:
+                    data[table] = [bytes(row) for row in copy]
+        conn.execute(f'CREATE SCHEMA "{target}"')
+        for table in tables:
+            conn.execute(f'CREATE TABLE "{target}".{table} (LIKE "{schema}".{table} '
+                         "INCLUDING ALL)")
+        count = sum(row.count(b"\n") for rows in data.values() for row in rows)
+        started = time.perf_counter()
+        for i in range(transactions):
+            with conn.transaction(), conn.cursor() as cur:
+                for table, rows in data.items():
+                    part = rows[len(rows) * i // transactions:len(rows) * (i + 1) // transactions]
+                    if part:
+                        with cur.copy(f'COPY "{target}".{table} FROM STDIN') as copy:
+                            copy.write(b"".join(part))
+        rate = Rate(count, time.perf_counter() - started)
+        conn.execute(f'DROP SCHEMA "{target}" CASCADE')
+    return rate
+
+
+def raw_copy_plain(url: str, count: int, row_bytes: float, per_transaction: int
+                   ) -> tuple[Rate, float]:
+    """COPY `count` rows of `row_bytes` (stored size) into a two-column table with a random
+    uuid primary key, `per_transaction` rows per transaction; return the rate and the stored
+    mean row size it reached. A reference only: projection rows have more columns to parse
+    and more indexes to maintain."""
+    # A row's stored size: tuple header 24, uuid 16, text varlena header 4 + its bytes.
+    body = max(1, round(row_bytes) - 44)
+    rows = [(uuid.uuid4(), secrets.token_hex(body)[:body]) for _ in range(count)]
+    table = "bench_raw_projection_copy"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, body text NOT NULL)")
+        started = time.perf_counter()
+        for i in range(0, count, per_transaction):
+            with conn.transaction(), conn.cursor() as cur, \
+                    cur.copy(f"COPY {table} (id, body) FROM STDIN") as copy:
+                for row in rows[i:i + per_transaction]:
+                    copy.write_row(row)
+        rate = Rate(count, time.perf_counter() - started)
+        size = conn.execute(f"SELECT avg(pg_column_size(t.*)) FROM {table} t").fetchone()
+        conn.execute(f"DROP TABLE {table}")
+    return rate, float(size[0] if size and size[0] is not None else 0)

@@ -1,6 +1,8 @@
 """Where the time goes: wall-clock timers around the relay's and projector's steps (always
 on, one perf_counter pair per call), and cProfile of a phase when BENCH_PROFILE names a
-directory (stats saved there as <phase>.prof, top functions printed)."""
+directory (stats saved there as <phase>.prof, top functions printed). cProfile sees one
+thread only, so the steps that run in a worker thread (the projector's store.apply, the
+relay's commit) get a profile of their own, <phase>.<step>.prof."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import cProfile
 import functools
 import io
 import pstats
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -28,6 +31,7 @@ class Profiler:
         self.walls: dict[str, float] = {}
         self._phase = ""
         self._undo: list[Callable[[], None]] = []
+        self._threaded: dict[str, cProfile.Profile] = {}
 
     def _wrap(self, owner: Any, attr: str, label: str) -> None:
         """Time every call of owner.attr (a module, class or instance attribute)."""
@@ -47,7 +51,30 @@ class Profiler:
         setattr(owner, attr, timed)
         self._undo.append(lambda: setattr(owner, attr, saved) if had else delattr(owner, attr))
 
+    def _profile_calls(self, owner: Any, attr: str, step: str) -> None:
+        """cProfile every call of owner.attr in whichever thread it runs (BENCH_PROFILE)."""
+        if self.directory is None:
+            return
+        profile = self._threaded[step] = cProfile.Profile()
+        own = vars(owner)
+        had, saved = attr in own, own.get(attr)
+        inner = getattr(owner, attr)
+
+        @functools.wraps(inner)
+        def profiled(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is threading.main_thread():
+                return inner(*args, **kwargs)  # the phase's own profile sees it
+            profile.enable()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                profile.disable()
+
+        setattr(owner, attr, profiled)
+        self._undo.append(lambda: setattr(owner, attr, saved) if had else delattr(owner, attr))
+
     def watch_relay(self, relay: Any) -> None:
+        self._profile_calls(relay, "_commit", "commit")
         self._wrap(relay.recorder, "select_notifications", "pg select_notifications")
         self._wrap(relay, "decode", "transcoder.decode")
         self._wrap(consumers.relay, "encode_record", "encode_record (jcs+sha256)")
@@ -58,6 +85,7 @@ class Profiler:
         self._wrap(relay.chain, "save", "chain.save (pg)")
 
     def watch_projector(self, projector: Any) -> None:
+        self._profile_calls(projector, "_apply_batch", "apply")
         self._wrap(projector.consumer, "poll", "consumer.poll")
         self._wrap(store, "apply", "store.apply (pg, in txn)")
         for name, cls in store.PROJECTIONS.items():
@@ -85,6 +113,10 @@ class Profiler:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 profile.dump_stats(str(self.directory / f"{phase}.prof"))
                 print(self._top(profile, phase), flush=True)
+                for step, threaded in self._threaded.items():
+                    threaded.dump_stats(str(self.directory / f"{phase}.{step}.prof"))
+                    print(self._top(threaded, f"{phase}, {step} thread"), flush=True)
+            self._threaded.clear()
 
     def _top(self, profile: cProfile.Profile, phase: str) -> str:
         out = io.StringIO()

@@ -5,7 +5,11 @@ Environment: BENCH_EVENTS (100000), BENCH_SAVE_BATCH (300 events per app.save: p
 pipeline mode, which eventsourcing uses to insert, hangs intermittently on statements over
 ~500 KB),
 BENCH_RELAY_BATCH / BENCH_PROJECTION_BATCH (the Settings defaults, 2000), BENCH_PROFILE
-(a directory: cProfile the relay and projector phases into it). The last line printed is
+(a directory: cProfile the relay and projector phases into it), BENCH_ONLY (a comma list
+of the parts to run besides the relay and the projector with their baselines, which always
+run: reports, merkle, import, http; `BENCH_ONLY=relay,projector` runs none of them, for
+quick iterations), BENCH_IMPORT_EVENTS (BENCH_EVENTS: the size of the history `ledger import`
+reads, bench/importing.py), BENCH_HTTP_* (bench/http_writes.py). The last line printed is
 one JSON object.
 """
 
@@ -24,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import baselines
+from bench import http_writes as http_bench
+from bench import importing as import_bench
 from bench import merkle as merkle_bench
 from bench import reports as report_bench
 from bench.phases import run_projector, run_relay
@@ -38,6 +44,11 @@ from tests.support.stack import test_settings
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
+
+
+def wanted(part: str) -> bool:
+    only = {p.strip() for p in os.environ.get("BENCH_ONLY", "").split(",") if p.strip()}
+    return not only or part in only
 
 
 def say(line: str) -> None:
@@ -139,29 +150,66 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
     say(f"projection: {projection.count} events in {projection.seconds:.1f}s, "
         f"{projection.per_s:,.0f} events/s into {schema} (rows: {counts})")
     say("\n".join(profiler.breakdown("projector")))
+    # The rows it wrote against a raw COPY of the same rows into tables like its own, in as
+    # many transactions as it applied batches (and, for reference, of rows of the same mean
+    # size into a two-column uuid-keyed table).
+    rows_written, row_bytes = baselines.projection_writes(url, schema)
+    written_per_s = rows_written / projection.seconds if projection.seconds else 0.0
+    batches = -(-events // proj_batch)
+    copy = baselines.raw_copy_same_rows(url, schema, batches)
+    plain, plain_bytes = baselines.raw_copy_plain(url, rows_written, row_bytes,
+                                                  max(1, rows_written // batches))
+    say(f"projection writes: {rows_written} rows ({rows_written / max(1, events):.2f} per "
+        f"event, {row_bytes:.0f} B mean stored row), {written_per_s:,.0f} rows/s; raw COPY "
+        f"of its {copy.count} rows into tables like its own: {copy.per_s:,.0f} rows/s "
+        f"(of {plain_bytes:.0f}-byte rows into a two-column table: {plain.per_s:,.0f} rows/s)")
     if not (relay.count == consume.count == projection.count == counts["audit"] == events):
         raise RuntimeError(f"counts disagree: events {events}, relayed {relay.count}, "
                            f"consumed {consume.count}, projected {projection.count}, "
                            f"audit rows {counts['audit']}")
 
-    reports = report_bench.run(container, _env_int("BENCH_FULFILMENTS", 100_000))
-    say(f"reports over {reports['report_fulfilments']} fulfilments: overview "
-        f"{reports['overview_ms']} ms, csr {reports['csr_ms']} ms (median of 5)")
+    reports: dict[str, Any] = {}
+    if wanted("reports"):
+        reports = report_bench.run(container, _env_int("BENCH_FULFILMENTS", 100_000))
+        say(f"reports over {reports['report_fulfilments']} fulfilments: overview "
+            f"{reports['overview_ms']} ms, csr {reports['csr_ms']} ms (median of 5)")
 
     # Proofs anyone can check: the Merkle tile store alone; the share of the relay's time its
     # tree appends take is estimated from the two rates.
-    proofs = merkle_bench.run(url, say)
-    proofs["merkle_relay_share"] = round(relay.per_s / proofs["merkle_appends_per_s"], 4)
+    proofs: dict[str, Any] = {}
+    if wanted("merkle"):
+        proofs = merkle_bench.run(url, say)
+        proofs["merkle_relay_share"] = round(relay.per_s / proofs["merkle_appends_per_s"], 4)
+
+    # `ledger import` of a territory's history against raw COPY of as many rows (after the
+    # relay and projector counts: these events are not theirs).
+    imported: dict[str, Any] = {}
+    if wanted("import"):
+        imported = import_bench.run(container, _env_int("BENCH_IMPORT_EVENTS", events), say)
+
+    # The write path over HTTP against raw locked single-row inserts (bench/http_writes.py).
+    writes: dict[str, Any] = {}
+    if wanted("http"):
+        writes = http_bench.run(container, container.settings.data_dir / "logs", say)
 
     relay_ratio = relay.per_s / produce.per_s
     projection_ratio = projection.per_s / consume.per_s
-    say(f"relay_ratio {relay_ratio:.3f}, projection_ratio {projection_ratio:.3f}")
+    write_ratio = written_per_s / copy.per_s if copy.per_s else 0.0
+    say(f"relay_ratio {relay_ratio:.3f}, projection_ratio {projection_ratio:.3f}, "
+        f"projection_write_ratio {write_ratio:.3f}")
     return {
         "events": events,
         "relay_events_per_s": round(relay.per_s, 1),
         "relay_ratio": round(relay_ratio, 4),
         "projection_events_per_s": round(projection.per_s, 1),
         "projection_ratio": round(projection_ratio, 4),
+        "projection_write_ratio": round(write_ratio, 4),
+        "projection_rows_written": rows_written,
+        "projection_rows_per_event": round(rows_written / max(1, events), 3),
+        "projection_rows_per_s": round(written_per_s, 1),
+        "projection_row_bytes": round(row_bytes, 1),
+        "raw_copy_rows_per_s": round(copy.per_s, 1),
+        "raw_copy_plain_rows_per_s": round(plain.per_s, 1),
         "raw_produce_events_per_s": round(produce.per_s, 1),
         "raw_consume_events_per_s": round(consume.per_s, 1),
         "raw_consume_parses_json": True,
@@ -173,7 +221,7 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
         "relay_batch_size": relay_batch,
         "projection_batch_size": proj_batch,
         "mean_record_bytes": round(value_bytes, 1),
-    } | reports | proofs
+    } | reports | proofs | imported | writes
 
 
 if __name__ == "__main__":

@@ -120,6 +120,8 @@ class Generator:
                     companies.append(actor_id)
             people.contributors.append(actor_id)
             self._add(actor)
+            if self.pending_events >= self.save_batch:  # 1,000,000 events: 3,000+ actors
+                self._flush()
         return people
 
     def _pledge(self, code: str, people: People) -> Contribution:

@@ -2,18 +2,26 @@
 
 Offsets come from the projections' own tracking (the source of truth); the Kafka group
 offset is committed only after the database transaction, for monitoring and lag.
+
+A live projector (a group id, following the active generation) is one member of the
+consumer group: Kafka shares the partitions among the instances, and every partition newly
+assigned is sought to its tracking. Before a partition is taken away, the batch in flight
+finishes, and a batch is only applied to partitions still held, so the next owner starts
+where this one stopped. A pinned projector (replay, bench) or one without a group reads
+every partition by itself.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Collection
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import psycopg
 from kafka import OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers.topic import committed_consumer, partitions_of
@@ -28,42 +36,82 @@ log = logging.getLogger(__name__)
 UNAPPLICABLE = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError,
                 KeyError, ValueError, TypeError)
 
+# Advisory lock class of "applying partition p of schema s" (two-int keys, apart from the
+# single-key locks 72xx of the rest of the ledger).
+PARTITION_LOCK = 7220
+
 
 class Projector:
     def __init__(self, *, db: Database, bootstrap: str, topic: str, group_id: str | None,
-                 schema: str | None = None, batch_size: int = 2000) -> None:
-        """schema=None follows the active generation; a name pins one (used by replay)."""
+                 schema: str | None = None, batch_size: int = 2000,
+                 session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000) -> None:
+        """schema=None follows the active generation; a name pins one (used by replay).
+        The timeouts say how soon the group notices an instance that died."""
         self.db = db
         self.topic = topic
         self.pinned = schema
         self.batch_size = batch_size
         self.group_id = group_id
+        self.shared = group_id is not None and schema is None
+        membership = ({"session_timeout_ms": session_timeout_ms,
+                       "heartbeat_interval_ms": heartbeat_interval_ms} if self.shared else {})
         self.consumer = committed_consumer(bootstrap, group_id=group_id,
                                            max_poll_records=batch_size,
                                            fetch_max_bytes=64 << 20,
-                                           max_partition_fetch_bytes=16 << 20)
+                                           max_partition_fetch_bytes=16 << 20, **membership)
         self.partitions = partitions_of(self.consumer, topic)
-        self.consumer.assign(self.partitions)
         self.stopping = threading.Event()
         self.schema = ""
         self.applied_total = 0
-        self._seek()
+        self.owned: frozenset[int] = frozenset()
+        self._in_flight: Future[tuple[bool, int]] | None = None
+        if self.shared:
+            with self.db.transaction() as conn:
+                self.schema = self._current_schema(conn)
+            self.consumer.subscribe([topic], listener=_Rebalance(self))
+        else:
+            self.consumer.assign(self.partitions)
+            self.owned = frozenset(tp.partition for tp in self.partitions)
+            self._seek()
 
     def _current_schema(self, conn: Any, lock: bool = False) -> str:
         return self.pinned or store.active_schema(conn, lock=lock)
 
     def _seek(self) -> None:
+        """Follow the active generation: every partition held, to that schema's tracking."""
         with self.db.transaction() as conn:
             self.schema = self._current_schema(conn)
-            offsets = store.start_offsets(conn, self.schema,
-                                          [tp.partition for tp in self.partitions])
-        for tp in self.partitions:
+        self._seek_to_tracking([tp for tp in self.partitions if tp.partition in self.owned])
+
+    def _seek_to_tracking(self, partitions: Collection[TopicPartition]) -> None:
+        with self.db.transaction() as conn:
+            offsets = store.start_offsets(conn, self.schema, [tp.partition for tp in partitions])
+        for tp in partitions:
             self.consumer.seek(tp, offsets[tp.partition])
+
+    def _assigned(self, assigned: Collection[TopicPartition]) -> None:
+        """A rebalance gave us these partitions: resume each from PostgreSQL tracking (a
+        generation switch meanwhile is noticed, and re-sought, by the next apply)."""
+        mine = [tp for tp in assigned if tp.topic == self.topic]
+        self._seek_to_tracking(mine)
+        self.owned = self.owned | {tp.partition for tp in mine}
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in mine))
+
+    def _revoked(self, revoked: Collection[TopicPartition]) -> None:
+        """Before the group hands these partitions to another instance: let the batch in
+        flight finish (its tracking commits with it), and apply nothing of them afterwards."""
+        self.owned = self.owned - {tp.partition for tp in revoked}
+        in_flight = self._in_flight
+        if in_flight is not None:
+            wait([in_flight])
+        if revoked:
+            log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
     def _poll(self, timeout_ms: int) -> list[Record]:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        return [Record.parse(tp.partition, m.offset, m.value)
-                for tp, messages in polled.items() for m in messages]
+        # Derived here, in the polling thread, while the batch before is being written.
+        return store.prepare([Record.parse(tp.partition, m.offset, m.value)
+                              for tp, messages in polled.items() for m in messages])
 
     def poll_once(self, timeout_ms: int = 200) -> int:
         """Poll one batch and apply it; every polled record is applied when this returns."""
@@ -86,31 +134,45 @@ class Projector:
                     in_flight, future = pending
                     pending = None
                     finished = self._finish(in_flight, *future.result())
-                    if finished == 0:  # switched generation and re-sought: polled is stale
+                    if finished == 0:  # re-sought from tracking: what was polled is stale
                         continue
                     done += finished
                 if records:
-                    pending = (records, pool.submit(self._apply_batch, records))
+                    self._in_flight = pool.submit(self._apply_batch, records)
+                    pending = (records, self._in_flight)
             if pending is not None:
                 done += self._finish(pending[0], *pending[1].result())
+        self._in_flight = None
         return done
 
     def catch_up(self) -> int:
-        """Apply everything committed on the topic now; return how many records."""
+        """Apply everything committed on the topic now (of the partitions held); return how
+        many records."""
         ends = self.end_offsets()
-        return self.run(until=lambda: all(self.positions()[p] >= end
+        return self.run(until=lambda: all(self.positions().get(p, end) >= end
                                           for p, end in ends.items()))
 
     def _apply_batch(self, records: list[Record]) -> tuple[bool, int]:
+        """(re-seek needed, records applied). Records of partitions a rebalance took away
+        since they were polled are dropped, and the consumer then re-seeks from tracking."""
+        held = self.owned
+        mine = [r for r in records if r.partition in held]
+        dropped = len(mine) < len(records)
+        if dropped:
+            log.info("dropping %d records of partitions no longer held",
+                     len(records) - len(mine))
+        if not mine:
+            return dropped, 0
         try:
-            return self._apply(records)
+            stale, applied = self._apply(mine)
         except UNAPPLICABLE as err:
             log.warning("batch failed (%s); applying record by record", err)
-            return self._apply_one_by_one(records)
+            stale, applied = self._apply_one_by_one(mine)
+        return stale or dropped, applied
 
-    def _finish(self, records: list[Record], switched: bool, applied: int) -> int:
-        if switched:
-            log.info("projections switched to another generation; re-seeking")
+    def _finish(self, records: list[Record], stale: bool, applied: int) -> int:
+        if stale:
+            log.info("generation switched or partitions moved; re-seeking from tracking")
             self._seek()
             return 0
         self.applied_total += applied
@@ -122,6 +184,7 @@ class Projector:
             schema = self._current_schema(conn, lock=True)
             if schema != self.schema:
                 return True, 0
+            _lock_partitions(conn, schema, records)
             return False, store.apply(conn, schema, records)
 
     def _apply_one_by_one(self, records: list[Record]) -> tuple[bool, int]:
@@ -145,7 +208,10 @@ class Projector:
             return
         last: dict[int, int] = {}
         for r in records:
-            last[r.partition] = max(last.get(r.partition, 0), r.offset + 1)
+            if r.partition in self.owned:
+                last[r.partition] = max(last.get(r.partition, 0), r.offset + 1)
+        if not last:
+            return
         try:
             self.consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
                                   for p, o in last.items()})
@@ -157,8 +223,35 @@ class Projector:
         return {tp.partition: off for tp, off in ends.items()}
 
     def positions(self) -> dict[int, int]:
-        return {tp.partition: self.consumer.position(tp) for tp in self.partitions}
+        """The next offset to read of every partition held."""
+        return {tp.partition: self.consumer.position(tp) for tp in self.partitions
+                if tp.partition in self.owned}
 
     def close(self) -> None:
+        """Leave the group (the others take our partitions at once), waiting at most 5 s for
+        a coordinator that may be gone."""
         self.stopping.set()
-        self.consumer.close()
+        self.consumer.close(timeout_ms=5000)
+
+
+def _lock_partitions(conn: Any, schema: str, records: list[Record]) -> None:
+    """One applier per partition at a time: should two instances ever both believe they hold
+    a partition (a rebalance while one was cut off), the second waits for the first to commit
+    and then reads its tracking, so store.apply skips what the first already applied."""
+    with conn.cursor() as cur:
+        cur.executemany("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                        [(PARTITION_LOCK, f"{schema}/{p}")
+                         for p in sorted({r.partition for r in records})])
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Called on kafka-python's IO thread while run() waits in poll()."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
+        self.projector._revoked(revoked)
+
+    def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        self.projector._assigned(assigned)

@@ -18,13 +18,17 @@ Every record carries the Kafka header `content-type: application/cloudevents+jso
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
 from kafka import KafkaProducer
 from kafka.producer.future import FutureRecordMetadata
 
@@ -34,7 +38,7 @@ from ledger import checkpoints
 from ledger.checkpoints import CheckpointSigner, Signed
 from ledger.db import Database
 from ledger.merkle import leaf_hash
-from ledger.records import CONTENT_TYPE, ChainLink, encode_record
+from ledger.records import CONTENT_TYPE, ISOFORMAT, ChainLink, encode_record
 from ledger.tiles import WIDTH, TreeAppender, load_partial_tiles, write_tiles
 
 log = logging.getLogger(__name__)
@@ -130,6 +134,7 @@ class Relay:
                  checkpoint_topic: str | None = None) -> None:
         self.recorder = recorder
         self.decode = decode
+        self.fast_decoding = _is_default_json(decode)
         self.db = db
         self.bootstrap = bootstrap
         self.topic = topic
@@ -181,8 +186,11 @@ class Relay:
 
     def _records(self, notifications: Sequence[Any], chain: ChainState) -> list[tuple[str, bytes]]:
         out = []
+        fast = self.fast_decoding
         for n in notifications:
-            state = self.decode(n.state)
+            state = _json_state(n.state) if fast else None
+            if state is None:
+                state = self.decode(n.state)
             territory = str(state["territory"])
             value, raw = encode_record(topic=n.topic, state=state, originator_id=n.originator_id,
                                        version=n.originator_version, position=n.id,
@@ -258,16 +266,18 @@ class Relay:
         self.producer.commit_transaction()
 
     def run(self, idle_wait: float = 0.05, until: Callable[[], bool] | None = None) -> None:
-        """Build the next batch while the previous one commits. A failed commit raises and
-        ends the process: the restart resumes from what the topic holds."""
-        in_flight: tuple[Future[None], Progress] | None = None
+        """Build the next batch while the previous one commits and its bookkeeping is saved.
+        A failed commit raises and ends the process: the restart resumes from what the topic
+        holds. (Reading the next batch on a thread of its own was tried: its Python work only
+        took the GIL from the main thread, which is the bottleneck.)"""
+        in_flight: Future[tuple[list[Signed], int]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
             while not self.stopping.is_set():
                 batch = self.recorder.select_notifications(self.chain.position + 1,
                                                            self.batch_size)
                 records = self._records(batch, self.chain) if batch else []
                 if in_flight is not None:
-                    self._settle(*in_flight)
+                    self._settle(in_flight)
                     in_flight = None
                 if not records:
                     self.sign_pending()
@@ -275,15 +285,23 @@ class Relay:
                         break
                     self.stopping.wait(idle_wait)
                     continue
-                in_flight = (pool.submit(self._commit, self._send(records)),
-                             self.chain.take_changes())
+                in_flight = pool.submit(self._commit_and_save, self._send(records),
+                                        self.chain.take_changes())
             if in_flight is not None:
-                self._settle(*in_flight)
+                self._settle(in_flight)
 
-    def _settle(self, commit: Future[None], changes: Progress) -> None:
-        commit.result()
-        self._publish(changes.save(self.db, self.signer))
-        self.published = changes.position
+    def _commit_and_save(self, sent: list[FutureRecordMetadata],
+                         changes: Progress) -> tuple[list[Signed], int]:
+        """In the commit thread: the Kafka transaction, then (only once it committed) the
+        batch's chain, tiles, position and due checkpoints in one database transaction."""
+        self._commit(sent)
+        return changes.save(self.db, self.signer), changes.position
+
+    def _settle(self, in_flight: Future[tuple[list[Signed], int]]) -> None:
+        """Between batches, in the main thread: the checkpoints go out on their topic."""
+        signed, position = in_flight.result()
+        self._publish(signed)
+        self.published = position
 
     def close(self) -> None:
         self.stopping.set()
@@ -293,3 +311,86 @@ class Relay:
 @lru_cache(maxsize=4096)
 def _partition(territory: str, partitions: int) -> int:
     return partition_for(territory, partitions)
+
+
+# -- the stored state as the JSON values of its record, without the transcoder's objects ----------
+_HEX32 = re.compile("[0-9a-f]{32}")
+
+
+class _Unusual(Exception):  # noqa: N818 - a signal, not an error: decode as eventsourcing does
+    pass
+
+
+def _is_default_json(decode: Callable[[bytes], Any]) -> bool:
+    """decode is eventsourcing's JSONTranscoder with its standard uuid and datetime codings."""
+    transcoder = getattr(decode, "__self__", None)
+    return (isinstance(transcoder, JSONTranscoder)
+            and getattr(decode, "__func__", None) is JSONTranscoder.decode
+            and type(transcoder.names.get("uuid_hex")) is UUIDAsHex
+            and type(transcoder.names.get("datetime_iso")) is DatetimeAsISO)
+
+
+def _json_state(stored: bytes) -> dict[str, Any] | None:
+    """The stored state with every value as encode_record turns it into JSON (a uuid as its
+    canonical text, a datetime as its isoformat()), read by orjson; None when anything in it is
+    unusual (another coding, numbers or text orjson refuses), which the transcoder then decodes.
+    tests/unit/test_relay_decoding.py checks that both paths give the same record bytes."""
+    try:
+        state = orjson.loads(stored)
+        if type(state) is not dict or ("_type_" in state and len(state) == 2):
+            return None
+        json_state: dict[str, Any] = _json(state)
+        return json_state
+    except (orjson.JSONDecodeError, _Unusual):
+        return None
+
+
+def _json(value: Any) -> Any:
+    """Changes orjson's fresh containers in place; scalars cost no call. A float is unusual:
+    orjson reads an integer too big for 64 bits as one, where json keeps the integer."""
+    if type(value) is dict:
+        if "_type_" in value and len(value) == 2:
+            return _tagged(value)
+        for k, v in value.items():
+            kind = type(v)
+            if kind is dict or kind is list:
+                value[k] = _json(v)
+            elif kind is float:
+                raise _Unusual
+    elif type(value) is list:
+        for i, v in enumerate(value):
+            kind = type(v)
+            if kind is dict or kind is list:
+                value[i] = _json(v)
+            elif kind is float:
+                raise _Unusual
+    return value
+
+
+def _tagged(value: dict[str, Any]) -> str:
+    coding, data = value["_type_"], value.get("_data_")
+    if type(data) is not str:
+        raise _Unusual
+    if coding == "uuid_hex":
+        return _uuid_text(data)
+    if coding == "datetime_iso":
+        return _datetime_text(data)
+    raise _Unusual
+
+
+@lru_cache(maxsize=1 << 16)
+def _uuid_text(data: str) -> str:
+    """str(UUID(data)): an id recurs in the events of its item and of those it meets."""
+    if _HEX32.fullmatch(data):
+        return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+    raise _Unusual
+
+
+def _datetime_text(data: str) -> str:
+    """datetime.fromisoformat(data).isoformat(): data itself when it already has that form
+    and is a valid time (isoformat() of an aware datetime is slow)."""
+    try:
+        parsed = datetime.fromisoformat(data)
+    except ValueError:
+        raise _Unusual from None
+    return data if ISOFORMAT.fullmatch(data) else parsed.isoformat()

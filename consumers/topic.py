@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+log = logging.getLogger(__name__)
 
 
 def committed_consumer(bootstrap: str, **config: Any) -> KafkaConsumer:
@@ -14,8 +19,20 @@ def committed_consumer(bootstrap: str, **config: Any) -> KafkaConsumer:
                          consumer_timeout_ms=float("inf"), **config)
 
 
-def partitions_of(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
-    ids = consumer.partitions_for_topic(topic)
+def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 30.0
+                  ) -> list[TopicPartition]:
+    """The topic's partitions. A metadata request sent to a broker of the bootstrap list that
+    is down fails; the client then blacks that broker out, so asking again reaches another."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ids = consumer.partitions_for_topic(topic)
+            break
+        except KafkaError as err:
+            if time.monotonic() > deadline:
+                raise
+            log.info("no metadata for %s yet (%s); asking another broker", topic, err)
+            time.sleep(0.2)
     if not ids:
         raise RuntimeError(f"topic {topic} does not exist")
     return [TopicPartition(topic, p) for p in sorted(ids)]

@@ -161,7 +161,9 @@ def project() -> None:
     db = Database(database_url, max_size=2)
     store.setup(db)
     worker = Projector(db=db, bootstrap=bootstrap, topic=settings.topic,
-                       group_id=settings.consumer_group, batch_size=settings.projection_batch_size)
+                       group_id=settings.consumer_group, batch_size=settings.projection_batch_size,
+                       session_timeout_ms=settings.consumer_session_timeout_ms,
+                       heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms)
     _serve(worker)
 
 

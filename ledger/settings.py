@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     relay_transactional_id: str = "ledger-relay"
     relay_batch_size: int = Field(default=2000, ge=1)
     consumer_group: str = "ledger-projections"
+    # How soon the group hands a dead projector instance's partitions to the others.
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    consumer_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     projection_batch_size: int = Field(default=2000, ge=1)
     read_wait_seconds: float = 5.0
     # Aggregates the write service keeps in memory (each load still reads what was recorded

@@ -17,10 +17,13 @@ class AuditBatch:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
 
-    def add(self, r: Record) -> None:
-        self.rows.append((r.territory, r.seq, r.position, r.value["id"], r.type, r.subject, r.time,
-                          r.data.get("operator_id"), r.value["hash"], r.value["prevhash"],
-                          r.raw.decode()))
+    @staticmethod
+    def derive(r: Record) -> tuple[Any, ...]:
+        return (r.territory, r.seq, r.position, r.value["id"], r.type, r.subject, r.stamp,
+                r.data.get("operator_id"), r.value["hash"], r.value["prevhash"], r.raw.decode())
 
-    def flush(self, cur: Cursor[Any], schema: str) -> None:
-        copy_insert(cur, schema, "audit", COLUMNS, self.rows)
+    def add(self, r: Record, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+
+    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
+        copy_insert(cur, schema, "audit", COLUMNS, self.rows, rows_may_exist=rows_may_exist)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -15,12 +15,14 @@ from ledger.projections.records import Record
 ROLE_FIELDS = (("contributor_id", "contributor"), ("beneficiary_id", "beneficiary"),
                ("employer_id", "employer"))
 PARTICIPANTS_SQL = """
+SELECT id::text, contributor_id::text, beneficiary_id::text, employer_id::text FROM (
 SELECT id, contributor_id, NULL::uuid AS beneficiary_id, employer_id FROM {s}.contributions
- WHERE id = ANY(%(ids)s)
-UNION ALL SELECT id, NULL, beneficiary_id, NULL FROM {s}.requests WHERE id = ANY(%(ids)s)
-UNION ALL SELECT id, contributor_id, beneficiary_id, NULL FROM {s}.matches WHERE id = ANY(%(ids)s)
+ WHERE id = ANY(%(ids)s::uuid[])
+UNION ALL SELECT id, NULL, beneficiary_id, NULL FROM {s}.requests WHERE id = ANY(%(ids)s::uuid[])
+UNION ALL SELECT id, contributor_id, beneficiary_id, NULL FROM {s}.matches
+ WHERE id = ANY(%(ids)s::uuid[])
 UNION ALL SELECT id, contributor_id, beneficiary_id, employer_id FROM {s}.fulfilments
- WHERE id = ANY(%(ids)s)
+ WHERE id = ANY(%(ids)s::uuid[])) AS p
 """
 COLUMNS = ("territory", "actor_id", "position", "seq", "roles", "type", "aggregate_id",
            "occurred_at", "operator_id", "data")
@@ -29,42 +31,71 @@ PARTICIPANT_AGGREGATES = {"contribution", "request", "match", "fulfilment"}
 
 def public_data(data: dict[str, Any]) -> dict[str, Any]:
     """History shows facts and amounts; sealed personal data stays out of it."""
+    if not _sealed_keys(tuple(data)):
+        return data
     return {k: v for k, v in data.items() if not k.endswith("_sealed")}
+
+
+@lru_cache(maxsize=1024)
+def _sealed_keys(keys: tuple[str, ...]) -> bool:
+    """Events of one type carry the same keys: the check is done once per key set."""
+    return any(k.endswith("_sealed") for k in keys)
+
+
+Derived = tuple[str, list[tuple[str, str]] | None] | None  # (data as JSON, roles it names)
 
 
 class HistoryBatch:
     def __init__(self) -> None:
-        self.records: list[Record] = []
+        self.records: list[tuple[Record, str]] = []
         self.known: dict[str, list[tuple[str, str]]] = {}
 
-    def add(self, record: Record) -> None:
-        if record.aggregate in PARTICIPANT_AGGREGATES | {"actor"}:
-            self.records.append(record)
-            if record.data.get("version") == 1 and record.aggregate != "actor":
-                self.known[record.subject] = _roles(record.data)
+    @staticmethod
+    def derive(record: Record) -> Derived:
+        if record.aggregate == "actor":
+            return orjson.dumps(public_data(record.data)).decode(), None
+        if record.aggregate not in PARTICIPANT_AGGREGATES:
+            return None
+        roles = _roles(record.data) if record.data.get("version") == 1 else None
+        return orjson.dumps(public_data(record.data)).decode(), roles
 
-    def flush(self, cur: Cursor[Any], schema: str) -> None:
+    def add(self, record: Record, derived: Derived) -> None:
+        if derived is not None:
+            payload, roles = derived
+            self.records.append((record, payload))
+            if roles is not None:
+                self.known[record.subject] = roles
+
+    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
         if not self.records:
             return
-        missing = {r.subject for r in self.records
+        missing = {r.subject for r, _ in self.records
                    if r.aggregate != "actor" and r.subject not in self.known}
         if missing:
             cur.execute(sql.SQL(PARTICIPANTS_SQL.format(s="{s}")).format(
-                s=sql.Identifier(schema)), {"ids": [uuid.UUID(m) for m in missing]})
+                s=sql.Identifier(schema)), {"ids": list(missing)})
             for row in cur.fetchall():
-                self.known[str(row["id"])] = _roles(row)
+                self.known[row["id"]] = _roles(row)
         rows = []
-        for r in self.records:
-            roles = ([(r.subject, "self")] if r.aggregate == "actor"
-                     else self.known.get(r.subject, []))
-            payload = orjson.dumps(public_data(r.data)).decode()
-            by_actor: dict[str, list[str]] = {}
-            for actor_id, role in roles:
-                by_actor.setdefault(actor_id, []).append(role)
-            for actor_id, actor_roles in by_actor.items():
-                rows.append((r.territory, actor_id, r.position, r.seq, actor_roles, r.type,
-                             r.subject, r.time, r.data.get("operator_id"), payload))
-        copy_insert(cur, schema, "history", COLUMNS, rows)
+        actors: dict[str, list[tuple[str, str]]] = {}  # subject -> (actor, its roles as text[])
+        for r, payload in self.records:
+            found = actors.get(r.subject)
+            if found is None:
+                roles = ([(r.subject, "self")] if r.aggregate == "actor"
+                         else self.known.get(r.subject, []))
+                found = actors[r.subject] = _by_actor(roles)
+            for actor_id, actor_roles in found:
+                rows.append((r.territory, actor_id, r.position, r.seq, actor_roles,
+                             r.type, r.subject, r.stamp, r.data.get("operator_id"), payload))
+        copy_insert(cur, schema, "history", COLUMNS, rows, rows_may_exist=rows_may_exist)
+
+
+def _by_actor(roles: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Each actor once, with all its roles (an array literal for COPY: roles are words)."""
+    grouped: dict[str, list[str]] = {}
+    for actor_id, role in roles:
+        grouped.setdefault(actor_id, []).append(role)
+    return [(actor_id, "{" + ",".join(names) + "}") for actor_id, names in grouped.items()]
 
 
 def _roles(source: dict[str, Any]) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import Cursor, sql
 
+from ledger.projections.bulk import copy_insert
 from ledger.projections.records import Record
 
 CREATION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -71,14 +72,14 @@ class ItemBatch:
     updates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     themes: list[tuple[str, str, str]] = field(default_factory=list)
 
-    def add(self, record: Record) -> None:
+    @staticmethod
+    def derive(record: Record) -> tuple[str, str, Any] | None:
+        """(what, table, the row or the change) one record makes of its item."""
         table = TABLE_OF.get(record.aggregate)
         if table is None:
-            return
+            return None
         if record.name == "territory.theme_defined":
-            self.themes.append((record.territory, record.data["code"], record.data["label"]))
-            return
-        key = (table, record.subject)
+            return "theme", table, (record.territory, record.data["code"], record.data["label"])
         if record.data.get("version") == 1:
             row = {c: record.data.get(c) for c in CREATION_COLUMNS[table]}
             if table in INITIAL_STATUS:
@@ -88,34 +89,47 @@ class ItemBatch:
                 if row["approvals_required"]:
                     row["proposed_by"] = row["operator_id"]
             if table in ("territories", "actors"):
-                row["registered_at"] = record.time
+                row["registered_at"] = record.stamp
             else:
-                row["created_at"] = row["updated_at"] = record.time
+                row["created_at"] = row["updated_at"] = record.stamp
             if table != "territories":
                 row["territory"] = record.territory
             row["id"] = record.subject
             row["position"] = record.position
             if table in LISTED:
                 row["created_position"] = record.position
-            self.inserts[key] = row
-            return
+            return "insert", table, row
         change = state_after(table, record)
         if table in TIMESTAMPED:
-            change["updated_at"] = record.time
+            change["updated_at"] = record.stamp
         change["position"] = record.position
+        return "update", table, change
+
+    def add(self, record: Record, derived: tuple[str, str, Any] | None) -> None:
+        """Coalesce: a later change of an item inserted in this batch goes into its row.
+        The derived row is copied, as the record may be applied again (record by record)."""
+        if derived is None:
+            return
+        what, table, row = derived
+        if what == "theme":
+            self.themes.append(row)
+            return
+        key = (table, record.subject)
+        if what == "insert":
+            self.inserts[key] = dict(row)
+            return
         target = self.inserts.get(key)
         if target is not None:
-            target.update(change)
+            target.update(row)
         else:
-            self.updates.setdefault(key, {}).update(change)
+            self.updates.setdefault(key, {}).update(row)
 
-    def flush(self, cur: Cursor[Any], schema: str) -> None:
+    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
         inserts: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, _), row in self.inserts.items():
-            cols = tuple(row)
-            inserts.setdefault((table, cols), []).append([row[c] for c in cols])
+            inserts.setdefault((table, tuple(row)), []).append(list(row.values()))
         for (table, cols), params in inserts.items():
-            cur.executemany(_insert_sql(schema, table, cols), params)
+            copy_insert(cur, schema, table, cols, params, rows_may_exist=rows_may_exist)
         updates: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, item_id), change in self.updates.items():
             changed = tuple(sorted(change))
@@ -127,14 +141,6 @@ class ItemBatch:
             cur.executemany(sql.SQL(
                 "INSERT INTO {}.themes (territory, code, label) VALUES (%s,%s,%s) "
                 "ON CONFLICT DO NOTHING").format(sql.Identifier(schema)), self.themes)
-
-
-@lru_cache(maxsize=256)
-def _insert_sql(schema: str, table: str, cols: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("INSERT INTO {}.{} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
-        sql.Identifier(schema), sql.Identifier(table),
-        sql.SQL(",").join(map(sql.Identifier, cols)),
-        sql.SQL(",").join(sql.Placeholder() * len(cols)))
 
 
 @lru_cache(maxsize=256)

@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS {s}.management_costs (
 CREATE INDEX IF NOT EXISTS management_costs_company ON {s}.management_costs (company_id, incurred_on);
 """
 
-INSERT_DELIVERY = """
+# Every delivery of a batch in one statement: the batch's columns as arrays, joined to the
+# contribution and the actors (written by the items projection just before, same transaction).
+DELIVERY_COLUMNS = ("id", "territory", "fulfilled_on", "recorded_at", "theme", "programme",
+                    "match_id", "contribution_id", "request_id", "contributor_id", "employer_id",
+                    "beneficiary_id", "resource_kind", "unit", "quantity", "position")
+INSERT_DELIVERIES = """
 INSERT INTO {s}.deliveries (fulfilment_id, territory, fulfilled_on, recorded_at, theme, programme,
     match_id, contribution_id, request_id, contributor_id, contributor_kind, employer_id,
     paid_time, motivation, cost_eur_cent, funding_source, beneficiary_id, beneficiary_kind,
@@ -53,14 +58,15 @@ SELECT v.id, v.territory, COALESCE(v.fulfilled_on::date, (v.recorded_at AT TIME 
        v.contributor_id, ca.kind, v.employer_id, c.paid_time, c.motivation, c.cost_eur_cent,
        c.funding_source, v.beneficiary_id, ba.kind, ba.zone, v.resource_kind, v.unit, v.quantity,
        v.position
-  FROM (SELECT %(id)s::uuid AS id, %(territory)s::text AS territory,
-               %(fulfilled_on)s::text AS fulfilled_on, %(recorded_at)s::timestamptz AS recorded_at,
-               %(theme)s::text AS theme, %(programme)s::text AS programme,
-               %(match_id)s::uuid AS match_id, %(contribution_id)s::uuid AS contribution_id,
-               %(request_id)s::uuid AS request_id, %(contributor_id)s::uuid AS contributor_id,
-               %(employer_id)s::uuid AS employer_id, %(beneficiary_id)s::uuid AS beneficiary_id,
-               %(resource_kind)s::text AS resource_kind, %(unit)s::text AS unit,
-               %(quantity)s::bigint AS quantity, %(position)s::bigint AS position) v
+  FROM unnest(%(id)s::uuid[], %(territory)s::text[], %(fulfilled_on)s::text[],
+              %(recorded_at)s::timestamptz[], %(theme)s::text[], %(programme)s::text[],
+              %(match_id)s::uuid[], %(contribution_id)s::uuid[], %(request_id)s::uuid[],
+              %(contributor_id)s::uuid[], %(employer_id)s::uuid[], %(beneficiary_id)s::uuid[],
+              %(resource_kind)s::text[], %(unit)s::text[], %(quantity)s::bigint[],
+              %(position)s::bigint[])
+       AS v(id, territory, fulfilled_on, recorded_at, theme, programme, match_id,
+            contribution_id, request_id, contributor_id, employer_id, beneficiary_id,
+            resource_kind, unit, quantity, position)
   LEFT JOIN {s}.contributions c ON c.id = v.contribution_id
   LEFT JOIN {s}.actors ca ON ca.id = v.contributor_id
   LEFT JOIN {s}.actors ba ON ba.id = v.beneficiary_id
@@ -70,38 +76,49 @@ ON CONFLICT (fulfilment_id) DO NOTHING
 
 @dataclass
 class ReportBatch:
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
     changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     programmes: list[tuple[Any, ...]] = field(default_factory=list)
     costs: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def add(self, record: Record) -> None:
+    @staticmethod
+    def derive(record: Record) -> tuple[str, Any] | None:
+        """(which list, what goes in it) for the few kinds of events reports read."""
         data, name = record.data, record.name
         if name == "fulfilment.recorded":
-            self.deliveries.append({
-                "id": record.subject, "territory": record.territory, "recorded_at": record.time,
-                "position": record.position, "zone": ZONE} | {k: data.get(k) for k in (
-                    "fulfilled_on", "theme", "programme", "match_id", "contribution_id",
-                    "request_id", "contributor_id", "employer_id", "beneficiary_id",
-                    "resource_kind", "unit", "quantity")})
-        elif name == "fulfilment.reversed":
-            self.changes.append((record.subject, {"reversed": True}))
-        elif name == "fulfilment.feedback_recorded":
-            self.changes.append((record.subject, {"satisfaction": data["satisfaction"],
-                                                  "change": data.get("change")}))
-        elif name == "territory.programme_defined":
-            self.programmes.append((record.territory, data["code"], data["name"],
-                                    data.get("starts_on"), data.get("ends_on"),
-                                    data.get("partners") or [], record.position))
-        elif name == "actor.management_cost_recorded":
-            self.costs.append((data["cost_id"], record.territory, record.subject,
-                               data["incurred_on"], data["eur_cent"], record.position))
+            return "deliveries", (
+                record.subject, record.territory, data.get("fulfilled_on"), record.stamp,
+                data.get("theme"), data.get("programme"), data.get("match_id"),
+                data.get("contribution_id"), data.get("request_id"), data.get("contributor_id"),
+                data.get("employer_id"), data.get("beneficiary_id"), data.get("resource_kind"),
+                data.get("unit"), data.get("quantity"), record.position)
+        if name == "fulfilment.reversed":
+            return "changes", (record.subject, {"reversed": True})
+        if name == "fulfilment.feedback_recorded":
+            return "changes", (record.subject, {"satisfaction": data["satisfaction"],
+                                                "change": data.get("change")})
+        if name == "territory.programme_defined":
+            return "programmes", (record.territory, data["code"], data["name"],
+                                  data.get("starts_on"), data.get("ends_on"),
+                                  data.get("partners") or [], record.position)
+        if name == "actor.management_cost_recorded":
+            return "costs", (data["cost_id"], record.territory, record.subject,
+                             data["incurred_on"], data["eur_cent"], record.position)
+        return None
 
-    def flush(self, cur: Cursor[Any], schema: str) -> None:
+    def add(self, record: Record, derived: tuple[str, Any] | None) -> None:
+        if derived is not None:
+            kind, row = derived
+            getattr(self, kind).append(row)
+
+    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
+        """Every statement here skips a row that is there already."""
         s = sql.Identifier(schema)
         if self.deliveries:
-            cur.executemany(sql.SQL(INSERT_DELIVERY.replace("{s}", "{schema}")).format(schema=s),
-                            self.deliveries)
+            columns = dict(zip(DELIVERY_COLUMNS, map(list, zip(*self.deliveries, strict=True)),
+                               strict=True))
+            cur.execute(sql.SQL(INSERT_DELIVERIES.replace("{s}", "{schema}")).format(schema=s),
+                        columns | {"zone": ZONE})
         for fulfilment_id, change in self.changes:  # few: reversals and feedback are rare
             cols = sorted(change)
             cur.execute(sql.SQL("UPDATE {}.deliveries SET {} WHERE fulfilment_id = %s").format(

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import psycopg
-from psycopg import Cursor, sql
+from psycopg import Cursor, errors, sql
 
 from ledger.db import Database
 from ledger.projections.audit import AuditBatch
@@ -23,8 +23,13 @@ from ledger.projections.schema import FIRST_SCHEMA, GENERATION_TABLE, TABLES
 
 
 class Batch(Protocol):
-    def add(self, record: Record) -> None: ...
-    def flush(self, cur: Cursor[Any], schema: str) -> None: ...
+    @staticmethod
+    def derive(record: Record) -> Any:
+        """What the projection takes from this record alone (pure: no database)."""
+
+    def add(self, record: Record, derived: Any) -> None: ...
+    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
+        """Write the rows; with rows_may_exist, a row already there is left as it is."""
 
 
 # Applied in this order in one transaction: reports join the items of the same batch.
@@ -73,33 +78,70 @@ def start_offsets(conn: Conn, schema: str, partitions: Sequence[int]) -> dict[in
     return {p: min(done.get((name, p), 0) for name in PROJECTIONS) for p in partitions}
 
 
+def prepare(records: list[Record]) -> list[Record]:
+    """Work out ahead what each projection takes from each record alone, so that applying
+    the batch only gathers it: the projector does this in its polling thread while the batch
+    before is written. A record that fails here is left to apply, which parks it."""
+    for r in records:
+        if r.valid:
+            try:
+                r.derived = {name: cls.derive(r) for name, cls in PROJECTIONS.items()}
+            except Exception:  # noqa: BLE001 - apply derives it again and deals with the error
+                r.derived = None
+    return records
+
+
 def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
-    """Apply records (in partition order) to every projection that has not seen them."""
+    """Apply records (in partition order) to every projection that has not seen them.
+
+    The rows go straight in by COPY under one savepoint; should one be there already (a
+    record seen twice), the batch is written again through ON CONFLICT DO NOTHING."""
     done = tracking(conn, schema)
     for r in records:
         if not r.valid and r.offset >= min(done.get((n, r.partition), 0) for n in PROJECTIONS):
             park(conn, schema, r, "not a ledger event record")
     records = [r for r in records if r.valid]
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for r in records:
+        first[r.partition] = min(first.get(r.partition, r.offset), r.offset)
+        last[r.partition] = max(last.get(r.partition, r.offset), r.offset)
     applied = 0
+    batches: list[Batch] = []
     new_tracking: dict[tuple[str, int], int] = {}
     for name, factory in PROJECTIONS.items():
         batch = factory()
-        for r in records:
-            if r.offset >= done.get((name, r.partition), 0):
-                batch.add(r)
-                new_tracking[(name, r.partition)] = r.offset + 1
-                applied += 1
-        with conn.cursor() as cur:
-            batch.flush(cur, schema)
+        if all(done.get((name, p), 0) <= offset for p, offset in first.items()):
+            todo = records  # the usual case: nothing of the batch seen yet
+            new_tracking.update({(name, p): offset + 1 for p, offset in last.items()})
+        else:
+            todo = [r for r in records if r.offset >= done.get((name, r.partition), 0)]
+            for r in todo:
+                new_tracking[(name, r.partition)] = max(
+                    new_tracking.get((name, r.partition), 0), r.offset + 1)
+        for r in todo:
+            derived = r.derived
+            batch.add(r, derived[name] if derived is not None else factory.derive(r))
+        applied += len(todo)
+        batches.append(batch)
     if not new_tracking:
         return 0
+    with conn.cursor() as cur:
+        try:
+            with conn.transaction():
+                for batch in batches:
+                    batch.flush(cur, schema)
+        except errors.UniqueViolation:
+            for batch in batches:
+                batch.flush(cur, schema, rows_may_exist=True)
     _advance(conn, schema, records, new_tracking)
     return applied
 
 
 def _advance(conn: Conn, schema: str, records: Sequence[Record],
              new_tracking: dict[tuple[str, int], int]) -> None:
-    """Move tracking and the positions that min_position reads, in the caller's transaction."""
+    """Move tracking and the positions that min_position reads, in the caller's transaction
+    (three statements, one round trip)."""
     s = sql.Identifier(schema)
     territories: dict[str, tuple[int, int]] = {}
     partitions: dict[int, int] = {}
@@ -108,23 +150,25 @@ def _advance(conn: Conn, schema: str, records: Sequence[Record],
             seen = territories.get(r.territory, (0, r.partition))[0]
             territories[r.territory] = (max(seen, r.position), r.partition)
             partitions[r.partition] = max(partitions.get(r.partition, 0), r.position)
-    with conn.cursor() as cur:
+    with conn.pipeline(), conn.cursor() as cur:
         cur.executemany(sql.SQL(
             "INSERT INTO {}.tracking (projection, partition, next_offset) VALUES (%s,%s,%s) "
             "ON CONFLICT (projection, partition) DO UPDATE SET next_offset = "
             "GREATEST({}.tracking.next_offset, EXCLUDED.next_offset)").format(s, s),
             [(n, p, o) for (n, p), o in new_tracking.items()])
-        cur.executemany(sql.SQL(
-            "INSERT INTO {}.territory_positions (territory, position, partition) "
-            "VALUES (%s,%s,%s) ON CONFLICT (territory) DO UPDATE SET position = "
-            "GREATEST({}.territory_positions.position, EXCLUDED.position), "
-            "partition = EXCLUDED.partition").format(s, s),
-            [(t, pos, part) for t, (pos, part) in territories.items()])
-        cur.executemany(sql.SQL(
-            "INSERT INTO {}.partition_positions (partition, position) VALUES (%s,%s) "
-            "ON CONFLICT (partition) DO UPDATE SET position = "
-            "GREATEST({}.partition_positions.position, EXCLUDED.position)").format(s, s),
-            list(partitions.items()))
+        if territories:
+            cur.executemany(sql.SQL(
+                "INSERT INTO {}.territory_positions (territory, position, partition) "
+                "VALUES (%s,%s,%s) ON CONFLICT (territory) DO UPDATE SET position = "
+                "GREATEST({}.territory_positions.position, EXCLUDED.position), "
+                "partition = EXCLUDED.partition").format(s, s),
+                [(t, pos, part) for t, (pos, part) in territories.items()])
+        if partitions:
+            cur.executemany(sql.SQL(
+                "INSERT INTO {}.partition_positions (partition, position) VALUES (%s,%s) "
+                "ON CONFLICT (partition) DO UPDATE SET position = "
+                "GREATEST({}.partition_positions.position, EXCLUDED.position)").format(s, s),
+                list(partitions.items()))
 
 
 def park(conn: Conn, schema: str, record: Record, error: str) -> None:
