@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumers.topic import committed_consumer, partitions_of
+from consumers.topic import committed_consumer, committed_messages, partitions_of
 from ledger.merkle import ProofError, leaf_hash, root_of, verify_consistency
 from ledger.notes import NoteError, Verifier, open_checkpoint
 from ledger.records import record_bytes, territory_of, verify_chain
@@ -24,19 +24,7 @@ Signed = Mapping[str, tuple[StoredCheckpoint, str]]  # territory -> (latest chec
 
 def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every committed record value of the topic, partition by partition, in offset order."""
-    consumer = committed_consumer(bootstrap)
-    try:
-        parts = partitions_of(consumer, topic)
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
-        values: list[dict[str, Any]] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for _, messages in consumer.poll(timeout_ms=1000, max_records=10000).items():
-                values.extend(json.loads(m.value) for m in messages)
-        return values
-    finally:
-        consumer.close()
+    return [json.loads(m.value) for _, m in committed_messages(bootstrap, topic)]
 
 
 def verify_values(values: list[dict[str, Any]], territory: str | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -36,6 +37,24 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 30.0
     if not ids:
         raise RuntimeError(f"topic {topic} does not exist")
     return [TopicPartition(topic, p) for p in sorted(ids)]
+
+
+def committed_messages(bootstrap: str, topic: str, max_records: int = 10000
+                       ) -> Iterator[tuple[int, Any]]:
+    """(partition, message) for every record committed on the topic now, partition by
+    partition in offset order, read with read_committed up to the end offsets."""
+    consumer = committed_consumer(bootstrap)
+    try:
+        parts = partitions_of(consumer, topic)
+        consumer.assign(parts)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(parts)
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            for tp, messages in consumer.poll(timeout_ms=1000, max_records=max_records).items():
+                for m in messages:
+                    yield tp.partition, m
+    finally:
+        consumer.close()
 
 
 def last_values(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:

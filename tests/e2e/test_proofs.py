@@ -22,7 +22,7 @@ import jsonschema_rs
 import pytest
 
 from consumers.audit import read_topic
-from consumers.topic import committed_consumer, partitions_of
+from consumers.topic import committed_messages
 from ledger.access import Role
 from ledger.container import Container
 from ledger.domain import Actor, Contribution, Fulfilment, LedgerAggregate, Match, Request
@@ -90,19 +90,8 @@ def _wait(condition: Any, what: str, timeout: float = 60) -> Any:
 
 
 def _witnessed(bootstrap: str, topic: str, code: str) -> list[str]:
-    consumer = committed_consumer(bootstrap)
-    try:
-        parts = partitions_of(consumer, topic)
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
-        notes: list[str] = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for messages in consumer.poll(timeout_ms=1000).values():
-                notes += [m.value.decode() for m in messages if m.key == code.encode()]
-        return notes
-    finally:
-        consumer.close()
+    return [m.value.decode() for _, m in committed_messages(bootstrap, topic)
+            if m.key == code.encode()]
 
 
 @pytest.fixture(scope="module")

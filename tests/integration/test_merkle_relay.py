@@ -21,7 +21,7 @@ import pytest
 
 from bench.workload import Generator
 from consumers.relay import Relay
-from consumers.topic import committed_consumer, partitions_of
+from consumers.topic import committed_messages
 from infra.stack import Services
 from ledger import merkle, notes
 from ledger.checkpoints import CheckpointSigner
@@ -36,19 +36,8 @@ pytestmark = pytest.mark.integration
 
 def read_raw(bootstrap: str, topic: str) -> list[tuple[bytes, list[tuple[str, bytes]], bytes]]:
     """(key, headers, value) of every committed record, partition by partition."""
-    consumer = committed_consumer(bootstrap)
-    try:
-        parts = partitions_of(consumer, topic)
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
-        out = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for messages in consumer.poll(timeout_ms=1000, max_records=5000).values():
-                out.extend((m.key, list(m.headers or []), m.value) for m in messages)
-        return out
-    finally:
-        consumer.close()
+    return [(m.key, list(m.headers or []), m.value)
+            for _, m in committed_messages(bootstrap, topic, 5000)]
 
 
 def by_territory(raw: list[tuple[bytes, list[tuple[str, bytes]], bytes]]) -> dict[str, list[bytes]]:

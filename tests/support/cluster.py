@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from psycopg import sql
 
 from consumers.projector import Projector
-from consumers.topic import committed_consumer, partitions_of
+from consumers.topic import committed_messages
 from infra.kafka import KafkaCluster, ensure_topic, start_cluster
 from infra.postgres import create_database
 from infra.stack import Services
@@ -162,19 +162,7 @@ def cluster_stack(settings: Settings, services: Services, root: Path, partitions
 
 def committed_records(bootstrap: str, topic: str) -> list[TopicRecord]:
     """Every committed record, read with read_committed."""
-    consumer = committed_consumer(bootstrap)
-    try:
-        parts = partitions_of(consumer, topic)
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
-        out = []
-        while any(consumer.position(tp) < ends[tp] for tp in parts):
-            for tp, messages in consumer.poll(timeout_ms=1000, max_records=10000).items():
-                out.extend((tp.partition, m.offset, json.loads(m.value)) for m in messages)
-        return out
-    finally:
-        consumer.close()
+    return [(p, m.offset, json.loads(m.value)) for p, m in committed_messages(bootstrap, topic)]
 
 
 def describe(bootstrap: str, topic: str) -> dict[int, dict[str, Any]]:
