@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
 import uuid
@@ -210,7 +211,7 @@ def run(container: Container, log_dir: Path, say: Callable[[str], None]) -> dict
     finally:
         os.environ.pop("LEDGER_HTTP_WORKERS")
     try:
-        _wait_healthy(roles)
+        roles.wait_ready()  # /readyz: PostgreSQL and Kafka answer (relay not needed)
         load = Load(roles.http_port, token, people)
         asyncio.run(load.closed_loop(clients, 2))  # warm up: connections, caches, plans
         done, elapsed, closed = asyncio.run(load.closed_loop(clients, seconds))
@@ -239,44 +240,12 @@ def _ms(latencies: list[float], q: float) -> float:
     return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def _wait_healthy(roles: Roles, timeout: float = 60) -> None:
-    import httpx
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if roles.procs["api"].poll() is not None:
-            raise RuntimeError(f"the API exited: {roles.log_tail('api')}")
-        try:
-            if httpx.get(roles.base_url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the API did not start: {roles.log_tail('api')}")
-
-
-def main() -> None:
+def main() -> int:
     """Standalone: `python -m bench.http_writes` on a throwaway embedded stack."""
-    import tempfile
+    from bench.alone import run_alone
 
-    import orjson as _json
-
-    from infra.stack import start_services
-    from tests.support.stack import test_settings
-
-    with tempfile.TemporaryDirectory(prefix="ledger-bench-http-") as tmp:
-        settings = test_settings(Path(tmp))
-        services = start_services(settings)
-        try:
-            container = Container.build(settings, services.database_url,
-                                        services.kafka_bootstrap)
-            try:
-                result = run(container, Path(tmp) / "logs", lambda s: print(s, flush=True))
-            finally:
-                container.close()
-        finally:
-            services.stop()
-    print(_json.dumps(result).decode())
+    return run_alone(lambda c, tmp: run(c, tmp / "logs", lambda s: print(s, flush=True)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -203,25 +203,11 @@ def run(container: Container, events: int, say: Callable[[str], None],
 
 
 def main() -> int:
-    from infra.stack import start_services
-    from tests.support.stack import test_settings
+    from bench.alone import run_alone
 
     events = int(os.environ.get("BENCH_IMPORT_EVENTS") or os.environ.get("BENCH_EVENTS")
                  or 100_000)
-    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
-        settings = test_settings(Path(tmp))
-        services = start_services(settings)
-        try:
-            container = Container.build(settings, services.database_url,
-                                        services.kafka_bootstrap)
-            try:
-                result = run(container, events, lambda line: print(line, flush=True))
-            finally:
-                container.close()
-        finally:
-            services.stop()
-    print(json.dumps(result), flush=True)
-    return 0
+    return run_alone(lambda c, _: run(c, events, lambda line: print(line, flush=True)))
 
 
 if __name__ == "__main__":

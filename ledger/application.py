@@ -254,12 +254,12 @@ class LedgerApplication(Application[uuid.UUID]):
         committed in the same transaction as the events."""
         if not isinstance(command, RegisterTerritory) and not by.sees(command.territory):
             raise NotFound("territory", command.territory)
-        handler = HANDLERS[type(command)]
-        if self._pending is not None:
-            return handler(self, command, Call(by, new_id or uuid.uuid4(), claim))
+        handler, call = HANDLERS[type(command)], Call(by, new_id or uuid.uuid4(), claim)
+        if self._pending is not None:  # a batch loads from what it holds (decide_each)
+            return handler(self, command, call)
         self._loader.prefetch(_named(command))
         try:
-            return handler(self, command, Call(by, new_id or uuid.uuid4(), claim))
+            return handler(self, command, call)
         finally:
             self._loader.clear()
 
