@@ -25,7 +25,9 @@ def create_app(container: Container, *, refresh_metrics: bool = True,
         refresher = MetricsRefresher(container) if refresh_metrics else None
         if refresher:
             refresher.start()
+        container.api_keys.start_cache()  # live keys in memory, dropped when revoked anywhere
         yield
+        container.api_keys.stop_cache()
         if refresher:
             refresher.stop()
         if close_container:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.problems import TYPE_BASE, Problem
 from api.writes import Writes
@@ -44,9 +45,8 @@ def _unauthorized(detail: str) -> Problem:
                    {"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(request: Request, container: ContainerDep,
-                 credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                        Depends(_bearer)] = None) -> Principal:
+def identify(request: Request, container: Container,
+             credentials: HTTPAuthorizationCredentials | None) -> Principal:
     """Every /v1 call names its principal: an API key, an OIDC token or the dev token."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized("a bearer token is required (an API key or an OIDC token)")
@@ -68,6 +68,22 @@ def authenticate(request: Request, container: ContainerDep,
         raise _unauthorized("the token is unknown, revoked or not valid")
     request.state.principal = principal
     return principal
+
+
+async def authenticate(request: Request, container: ContainerDep,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                              Depends(_bearer)] = None) -> Principal:
+    """`identify`, answered from the process's key cache when it can (no query, no thread),
+    else on the thread pool (a query, an OIDC key fetch)."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = credentials.credentials.strip()
+        if looks_like_key(token):  # only keys `identify` found are cached (never the dev token)
+            key = container.api_keys.cached(token)
+            if key is not None:
+                principal = key.principal()
+                request.state.principal = principal
+                return principal
+    return await run_in_threadpool(identify, request, container, credentials)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

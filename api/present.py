@@ -164,7 +164,9 @@ def present_for(principal: Principal, table: str, rows: Sequence[Mapping[str, An
         readable = readable_subjects(principal, subjects, lambda ids: own)
     else:
         readable = readable_subjects(principal, subjects, links)
-    keys = key_store.get_many(readable)
+    sealed = {_uuid(row[subject_field]) for row in rows if row.get(subject_field)
+              and any(row.get(c) for c in SEALED_COLUMNS[table])}
+    keys = key_store.get_many(readable & sealed)  # no query when nothing is sealed
     shown = Shown([])
     for row in rows:
         subject = _uuid(row[subject_field]) if row.get(subject_field) else None

@@ -1,6 +1,6 @@
 """Console sessions, kept server-side in PostgreSQL.
 
-Signing in checks a token exactly as the API does (`api.deps.authenticate`: an API key, an
+Signing in checks a token exactly as the API does (`api.deps.identify`: an API key, an
 OIDC JWT when configured, or the development admin token) and opens a session. The browser
 holds only a random 256-bit session token in an HttpOnly cookie; the table holds its SHA-256,
 never the API key or the JWT. A session made with an API key names the key and is refused as

@@ -1,7 +1,7 @@
 """Signing in and out, and the home page that leads to a territory's pages.
 
 Sign-in takes the same credentials as the API: an API key (`lk_…`), or, when OIDC is
-configured, a JWT from the Comune's identity provider; `api.deps.authenticate` checks it. The
+configured, a JWT from the Comune's identity provider; `api.deps.identify` checks it. The
 sign-in form itself is protected by a double-submit token (a cookie and a hidden field), every
 later form by the session's own CSRF token.
 """
@@ -29,7 +29,7 @@ from api.console.web import (
     same_origin,
     sessions,
 )
-from api.deps import authenticate
+from api.deps import identify
 from api.problems import Problem
 from ledger.access import Principal, Role
 
@@ -79,7 +79,7 @@ def sign_in(request: Request, c: ConsoleDep, token: Text, csrf_token: Text,
         return _form(c, 403, c.gettext("The form has expired: send it again."), next)
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip())
     try:
-        principal = authenticate(request, c.container, credentials)
+        principal = identify(request, c.container, credentials)
     except Problem:
         return _form(c, 401, c.gettext("This key is unknown, revoked or not valid."), next)
     cookie = sessions(request).open(principal, _expiry(principal, token.strip()))

@@ -69,6 +69,19 @@ def test_workers_serve_share_metrics_and_die_with_the_api(roles: Roles, admin_to
                 and s.labels.get("method") == "POST")
             assert created_total >= len(codes)  # all workers' counts, whichever answered
             assert "ledger_event_store_head" in metrics.text
+            # Each worker keeps the keys it has seen; a revocation reaches them all.
+            made = client.post("/v1/keys", json={"name": "revoked under workers",
+                                                 "role": "auditor", "territories": codes[:1]})
+            assert made.status_code == 201, made.text
+            token = made.json()["token"]
+            for _ in range(12):
+                with httpx.Client(base_url=base, timeout=10, headers=bearer(token)) as one:
+                    assert one.get("/v1/me").status_code == 200
+            assert client.delete(f"/v1/keys/{made.json()['id']}").status_code == 200
+            time.sleep(0.5)  # the notification reaches every worker within milliseconds
+            for _ in range(12):
+                with httpx.Client(base_url=base, timeout=10, headers=bearer(token)) as one:
+                    assert one.get("/v1/me").status_code == 401
         os.kill(api.pid, signal.SIGKILL)
         api.wait(10)
         deadline = time.monotonic() + 15
