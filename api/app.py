@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from api import console, docs, problems
 from api.deps import authenticate, check_territory
+from api.fastpath import FastWrites
 from api.routes import auth, health, proofs, reads, reports, writes
 from ledger.container import Container
 from ledger.oidc import OidcVerifier
@@ -17,9 +19,10 @@ from ledger.status import MetricsRefresher
 
 
 def create_app(container: Container, *, refresh_metrics: bool = True,
-               close_container: bool = False) -> FastAPI:
+               close_container: bool = False, fast_writes: bool = True) -> FastAPI:
     """`close_container`: the app owns the container and closes it on shutdown (a worker
-    process of api/serve.py)."""
+    process of api/serve.py). `fast_writes=False` leaves every write to FastAPI (the tests
+    compare both)."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         refresher = MetricsRefresher(container) if refresh_metrics else None
@@ -41,6 +44,10 @@ def create_app(container: Container, *, refresh_metrics: bool = True,
     problems.install(app)
     docs.install(app)
     app.include_router(health.router)
+    # The write routes' common case, inside the metrics (api/fastpath.py).
+    if fast_writes:
+        app.add_middleware(FastWrites, routes=[r for r in writes.router.routes
+                                               if isinstance(r, APIRoute)])
     # HTTP request counts and latencies by route template and status, on /metrics.
     Instrumentator(excluded_handlers=["/metrics"]).instrument(app)
     settings = container.settings
