@@ -7,9 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
-from prometheus_fastapi_instrumentator import Instrumentator
 
-from api import console, docs, problems
+from api import console, docs, metrics, problems
 from api.deps import authenticate, check_territory
 from api.fastpath import FastWrites
 from api.routes import auth, health, proofs, reads, reports, writes
@@ -48,8 +47,7 @@ def create_app(container: Container, *, refresh_metrics: bool = True,
     if fast_writes:
         app.add_middleware(FastWrites, routes=[r for r in writes.router.routes
                                                if isinstance(r, APIRoute)])
-    # HTTP request counts and latencies by route template and status, on /metrics.
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app)
+    metrics.instrument(app)  # HTTP request counts and latencies, on /metrics
     settings = container.settings
     if settings.oidc_enabled:
         assert settings.oidc_issuer and settings.oidc_audience and settings.oidc_jwks_url

@@ -53,19 +53,24 @@ def _database_status(c: Container) -> dict[str, Any]:
             "parked": int(parked["n"]) if parked else 0}
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+def end_offsets(bootstrap: str, topic: str, consumer: Any = None) -> dict[int, int]:
+    """The end offset of each partition (`consumer`: one to use and keep open, else a new one)."""
     from consumers.topic import committed_consumer, partitions_of
 
-    consumer = committed_consumer(bootstrap, request_timeout_ms=5000)
+    own = consumer is None
+    if own:
+        consumer = committed_consumer(bootstrap, request_timeout_ms=5000)
     try:
         parts = partitions_of(consumer, topic)
         return {tp.partition: off for tp, off in consumer.end_offsets(parts).items()}
     finally:
-        consumer.close()
+        if own:
+            consumer.close()
 
 
 def projection_lags(bootstrap: str, topic: str, tracking: dict[tuple[str, int], int],
-                    ends: dict[int, int], scan_limit: int = 10_000) -> dict[str, int]:
+                    ends: dict[int, int], scan_limit: int = 10_000,
+                    consumer: Any = None) -> dict[str, int]:
     """Committed records each projection has not applied yet.
 
     Offsets alone overcount: transaction markers and aborted records take offsets but are
@@ -77,7 +82,9 @@ def projection_lags(bootstrap: str, topic: str, tracking: dict[tuple[str, int], 
     from consumers.topic import committed_consumer
 
     lags = dict.fromkeys(store.PROJECTIONS, 0)
-    consumer = committed_consumer(bootstrap, request_timeout_ms=5000)
+    own = consumer is None
+    if own:
+        consumer = committed_consumer(bootstrap, request_timeout_ms=5000)
     try:
         for partition, end in ends.items():
             done = {name: tracking.get((name, partition), 0) for name in lags}
@@ -88,7 +95,8 @@ def projection_lags(bootstrap: str, topic: str, tracking: dict[tuple[str, int], 
                 lags[name] += (max(0, end - done[name]) if offsets is None
                                else sum(1 for o in offsets if o >= done[name]))
     finally:
-        consumer.close()
+        if own:
+            consumer.close()
     return lags
 
 
@@ -110,17 +118,21 @@ def _committed_offsets(consumer: Any, tp: Any, start: int, end: int,
     return offsets
 
 
-def collect_status(c: Container, update_metrics: bool = False) -> dict[str, Any]:
+def collect_status(c: Container, update_metrics: bool = False,
+                   consumer: Any = None) -> dict[str, Any]:
+    """`consumer`: a Kafka consumer to read offsets with and keep open (the metrics refresher
+    keeps one), else one is made for the occasion."""
     db = _database_status(c)
     try:
-        ends: dict[int, int] | None = end_offsets(c.kafka_bootstrap, c.settings.topic)
+        ends: dict[int, int] | None = end_offsets(c.kafka_bootstrap, c.settings.topic, consumer)
     except Exception as err:  # noqa: BLE001 - status must report, not fail
         log.warning("cannot read end offsets: %s", err)
         ends = None
     lags: dict[str, int] | None = None
     if ends is not None:
         try:
-            lags = projection_lags(c.kafka_bootstrap, c.settings.topic, db["tracking"], ends)
+            lags = projection_lags(c.kafka_bootstrap, c.settings.topic, db["tracking"], ends,
+                                   consumer=consumer)
         except Exception as err:  # noqa: BLE001 - status must report, not fail
             log.warning("cannot read the unapplied records: %s", err)
     projections: dict[str, Any] = {}
@@ -204,13 +216,26 @@ class MetricsRefresher:
         self.thread.start()
 
     def _run(self) -> None:
-        while True:
-            try:
-                collect_status(self.c, update_metrics=True)
-            except Exception as err:  # noqa: BLE001 - a scrape shows the last known values
-                log.warning("metrics refresh failed: %s", err)
-            if self.stopping.wait(self.interval):
-                return
+        from consumers.topic import committed_consumer
+
+        consumer: Any = None  # one client kept between refreshes (no reconnection each time)
+        try:
+            while True:
+                try:
+                    if consumer is None:
+                        consumer = committed_consumer(self.c.kafka_bootstrap,
+                                                      request_timeout_ms=5000)
+                    collect_status(self.c, update_metrics=True, consumer=consumer)
+                except Exception as err:  # noqa: BLE001 - a scrape shows the last known values
+                    log.warning("metrics refresh failed: %s", err)
+                    if consumer is not None:
+                        consumer.close()
+                        consumer = None
+                if self.stopping.wait(self.interval):
+                    return
+        finally:
+            if consumer is not None:
+                consumer.close()
 
     def stop(self) -> None:
         self.stopping.set()
