@@ -25,10 +25,13 @@ def run_relay(url: str, bootstrap: str, topic: str, batch_size: int, head: int,
                   transactional_id=f"bench-relay-{topic}", batch_size=batch_size)
     try:
         profiler.watch_relay(relay)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with profiler.section("relay"):
             # The live loop, which builds the next batch while the previous one commits.
             relay.run(until=lambda: relay.published >= head)
+        # CPU time (all threads) besides wall time: on a busy machine the ratio of wall times
+        # swings with the load; this does much less.
+        profiler.seconds["relay"]["cpu (this process, all threads)"] = time.process_time() - cpu
         return Rate(relay.sent, time.perf_counter() - started)
     finally:
         relay.close()
@@ -47,6 +50,9 @@ def run_projector(url: str, bootstrap: str, topic: str, batch_size: int,
                           schema=schema, batch_size=batch_size)
     try:
         profiler.watch_projector(projector)
+        # The polling thread derives each batch's rows and formats them as COPY text (the
+        # projections' add calls are inside it) while the apply thread writes the batch before.
+        profiler._wrap(store, "prepare", "store.prepare (polling thread)")
         started = time.perf_counter()
         with profiler.section("projector"):
             count = projector.catch_up()

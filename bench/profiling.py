@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import consumers.relay
+import consumers.relay_builder
 from ledger.projections import store
 
 
@@ -32,6 +32,7 @@ class Profiler:
         self._phase = ""
         self._undo: list[Callable[[], None]] = []
         self._threaded: dict[str, cProfile.Profile] = {}
+        self._builders: list[Any] = []  # relays whose builder process reports its own time
 
     def _wrap(self, owner: Any, attr: str, label: str) -> None:
         """Time every call of owner.attr (a module, class or instance attribute)."""
@@ -77,12 +78,17 @@ class Profiler:
         self._profile_calls(relay, "_commit", "commit")
         self._wrap(relay.recorder, "select_notifications", "pg select_notifications")
         self._wrap(relay, "decode", "transcoder.decode")
-        self._wrap(consumers.relay, "encode_record", "encode_record (jcs+sha256)")
+        self._wrap(consumers.relay_builder, "encode_record", "encode_record (jcs+sha256)")
         self._wrap(relay, "_records", "_records (decode+build+json.dumps)")
         self._wrap(relay.producer, "begin_transaction", "producer.begin_transaction")
         self._wrap(relay.producer, "send", "producer.send")
+        if relay.appender is not None:  # what producer.send does, per batch (consumers/relay.py)
+            self._wrap(relay.appender, "send", "Appender.send (the batch's producer.send)")
         self._wrap(relay.producer, "commit_transaction", "producer.commit_transaction")
         self._wrap(relay.chain, "save", "chain.save (pg)")
+        if relay.builder is not None:  # records built in a process of its own, pipelined
+            self._wrap(relay.builder, "receive", "wait for the builder process")
+            self._builders.append(relay)
 
     def watch_projector(self, projector: Any) -> None:
         self._profile_calls(projector, "_apply_batch", "apply")
@@ -106,6 +112,10 @@ class Profiler:
             if profile:
                 profile.disable()
             self.walls[phase] = time.perf_counter() - started
+            for relay in self._builders:  # not this process's time: shown apart
+                for step, secs in relay.builder_seconds.items():
+                    self.seconds[phase][f"[builder process] {step}"] += secs
+            self._builders.clear()
             self._phase = ""
             while self._undo:
                 self._undo.pop()()
@@ -129,7 +139,8 @@ class Profiler:
 
     def breakdown(self, phase: str) -> list[str]:
         wall = self.walls.get(phase, 0.0)
-        lines = [f"  {phase} breakdown (wall {wall:.2f}s, main thread):"]
+        lines = [f"  {phase} breakdown (wall {wall:.2f}s, main thread; [builder process]: the "
+                 "child that builds the records, in parallel):"]
         for label, secs in sorted(self.seconds[phase].items(), key=lambda kv: -kv[1]):
             share = 100 * secs / wall if wall else 0.0
             lines.append(f"    {label:<40} {secs:8.2f}s {share:5.1f}%  "

@@ -136,11 +136,14 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
     records = baselines.read_records(bootstrap, topic)
     raw_topic = f"{topic}.raw"
     ensure_topic(bootstrap, raw_topic, partitions)
+    cpu = time.process_time()
     produce = baselines.raw_produce(bootstrap, raw_topic, records)
+    cpu = time.process_time() - cpu
     value_bytes = sum(len(v) for _, v in records) / max(1, len(records))
     del records
     say(f"raw produce: {produce.count} records ({value_bytes:.0f} B mean value) in "
-        f"{produce.seconds:.1f}s, {produce.per_s:,.0f} records/s")
+        f"{produce.seconds:.1f}s, {produce.per_s:,.0f} records/s "
+        f"(cpu {cpu:.1f}s, all threads)")
 
     consume = baselines.raw_consume(bootstrap, topic, proj_batch)
     say(f"raw consume (read_committed, orjson.loads each value): {consume.count} records in "

@@ -14,9 +14,11 @@ every partition by itself.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -39,6 +41,10 @@ UNAPPLICABLE = (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingEr
 # Advisory lock class of "applying partition p of schema s" (two-int keys, apart from the
 # single-key locks 72xx of the rest of the ledger).
 PARTITION_LOCK = 7220
+
+# Seconds a thread waits for the GIL before the holder is made to release it, while run()
+# overlaps polling with writing (Python's default is 0.005).
+SWITCH_INTERVAL = 0.0002
 
 
 class Projector:
@@ -109,7 +115,8 @@ class Projector:
 
     def _poll(self, timeout_ms: int) -> list[Record]:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        # Derived here, in the polling thread, while the batch before is being written.
+        # Rows derived and formatted here, in the polling thread, while the batch before is
+        # being written: the applying thread then mostly waits on PostgreSQL.
         return store.prepare([Record.parse(tp.partition, m.offset, m.value)
                               for tp, messages in polled.items() for m in messages])
 
@@ -121,8 +128,19 @@ class Projector:
         return self._finish(records, *self._apply_batch(records))
 
     def run(self, until: Callable[[], bool] | None = None) -> int:
-        """Poll the next batch while the previous one is written to PostgreSQL (the database
-        I/O releases the GIL), until stopped or until() holds with nothing in flight."""
+        """Poll and prepare the next batch while the previous one is written to PostgreSQL
+        (the database I/O releases the GIL), until stopped or until() holds with nothing in
+        flight.
+
+        The applying thread releases the GIL at every wait on the database socket, dozens of
+        times a batch, and must then win it back from the polling thread, which is busy
+        preparing: at Python's default switch interval (5 ms) that alone could more than
+        double the time a batch takes to write. So while this runs, a thread waiting for the
+        GIL gets it within SWITCH_INTERVAL."""
+        with _prompt_gil_handoff():
+            return self._run(until)
+
+    def _run(self, until: Callable[[], bool] | None) -> int:
         done = 0
         pending: tuple[list[Record], Future[tuple[bool, int]]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as pool:
@@ -130,16 +148,20 @@ class Projector:
                 if pending is None and until is not None and until():
                     break
                 records = self._poll(200)
+                written: tuple[list[Record], int] | None = None
                 if pending is not None:
                     in_flight, future = pending
                     pending = None
-                    finished = self._finish(in_flight, *future.result())
-                    if finished == 0:  # re-sought from tracking: what was polled is stale
+                    stale, applied = future.result()
+                    if stale:  # re-sought from tracking: what was polled is stale
+                        self._finish(in_flight, stale, applied)
                         continue
-                    done += finished
+                    written = (in_flight, applied)
                 if records:
                     self._in_flight = pool.submit(self._apply_batch, records)
                     pending = (records, self._in_flight)
+                if written is not None:  # its group offsets go while the next one is written
+                    done += self._finish(written[0], False, written[1])
             if pending is not None:
                 done += self._finish(pending[0], *pending[1].result())
         self._in_flight = None
@@ -156,7 +178,9 @@ class Projector:
         """(re-seek needed, records applied). Records of partitions a rebalance took away
         since they were polled are dropped, and the consumer then re-seeks from tracking."""
         held = self.owned
-        mine = [r for r in records if r.partition in held]
+        mine = records  # as prepared, in the usual case
+        if any(r.partition not in held for r in records):
+            mine = [r for r in records if r.partition in held]
         dropped = len(mine) < len(records)
         if dropped:
             log.info("dropping %d records of partitions no longer held",
@@ -180,12 +204,15 @@ class Projector:
         return len(records)
 
     def _apply(self, records: list[Record]) -> tuple[bool, int]:
+        """One transaction. One applier per partition at a time: should two instances ever
+        both believe they hold a partition (a rebalance while one was cut off), the second
+        waits on the partition's advisory lock for the first to commit and then reads its
+        tracking, so store.apply skips what the first already applied."""
         with self.db.transaction() as conn:
             schema = self._current_schema(conn, lock=True)
             if schema != self.schema:
                 return True, 0
-            _lock_partitions(conn, schema, records)
-            return False, store.apply(conn, schema, records)
+            return False, store.apply(conn, schema, records, lock_class=PARTITION_LOCK)
 
     def _apply_one_by_one(self, records: list[Record]) -> tuple[bool, int]:
         """Find the record that cannot be applied and park it, so the partition moves on."""
@@ -212,10 +239,14 @@ class Projector:
                 last[r.partition] = max(last.get(r.partition, 0), r.offset + 1)
         if not last:
             return
+        # Sent without waiting for the answer (it arrives during a later poll): the polling
+        # thread goes on preparing. Tracking in PostgreSQL stays the source of truth; these
+        # offsets are for monitoring (lag), at most a batch behind should the process end.
         try:
-            self.consumer.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
-                                  for p, o in last.items()})
-        except KafkaError as err:  # tracking in PostgreSQL stays the source of truth
+            self.consumer.commit_async(
+                {TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
+                 for p, o in last.items()}, callback=_commit_failed)
+        except KafkaError as err:
             log.warning("committing group offsets failed: %s", err)
 
     def end_offsets(self) -> dict[int, int]:
@@ -234,14 +265,33 @@ class Projector:
         self.consumer.close(timeout_ms=5000)
 
 
-def _lock_partitions(conn: Any, schema: str, records: list[Record]) -> None:
-    """One applier per partition at a time: should two instances ever both believe they hold
-    a partition (a rebalance while one was cut off), the second waits for the first to commit
-    and then reads its tracking, so store.apply skips what the first already applied."""
-    with conn.cursor() as cur:
-        cur.executemany("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                        [(PARTITION_LOCK, f"{schema}/{p}")
-                         for p in sorted({r.partition for r in records})])
+def _commit_failed(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("committing group offsets failed: %s", response)
+
+
+_handoff_lock = threading.Lock()
+_handoff_users = 0
+_handoff_saved = 0.0
+
+
+@contextmanager
+def _prompt_gil_handoff() -> Iterator[None]:
+    """SWITCH_INTERVAL while at least one run() is going on in the process; the interval
+    there was before when the last one ends."""
+    global _handoff_users, _handoff_saved  # noqa: PLW0603 - one setting per process
+    with _handoff_lock:
+        if _handoff_users == 0:
+            _handoff_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_handoff_saved, SWITCH_INTERVAL))
+        _handoff_users += 1
+    try:
+        yield
+    finally:
+        with _handoff_lock:
+            _handoff_users -= 1
+            if _handoff_users == 0:
+                sys.setswitchinterval(_handoff_saved)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -13,32 +13,43 @@ and a rebuilt topic yields the same roots. In that transaction, too, the signer 
 checkpoints that are due (ledger/checkpoints.py); they are then committed on the checkpoint
 topic and marked published (what a crash left unpublished goes out at the next start).
 Every record carries the Kafka header `content-type: application/cloudevents+json`.
+
+`run` has the records built in a process of its own (consumers/relay_builder.py), a batch or
+two ahead of the one this process sends in its transaction, from the chain state that batch
+will leave when it commits; a failed batch drops what was built ahead, and the next session
+starts from the last committed state. The records go to the producer's accumulator without
+send()'s per-record checks (`Appender`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
-from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, UUIDAsHex
-from kafka import KafkaProducer
+from kafka import KafkaProducer, TopicPartition
 from kafka.producer.future import FutureRecordMetadata
 
+from consumers.relay_builder import (
+    BuilderProcess,
+    BuilderSpec,
+    Built,
+    Record,
+    _is_default_json,
+    _json_state,  # noqa: F401 - tests/unit/test_relay_decoding.py reads it from here
+    build_records,
+)
 from consumers.topic import last_values, partition_for
 from infra.kafka import ensure_topic
 from ledger import checkpoints
 from ledger.checkpoints import CheckpointSigner, Signed
 from ledger.db import Database
-from ledger.merkle import leaf_hash
-from ledger.records import CONTENT_TYPE, ISOFORMAT, ChainLink, encode_record
+from ledger.records import CONTENT_TYPE, ChainLink
 from ledger.tiles import WIDTH, TreeAppender, load_partial_tiles, write_tiles
 
 log = logging.getLogger(__name__)
@@ -126,12 +137,17 @@ class ChainState:
 
 class Relay:
     """`signer` and `checkpoint_topic` together turn on signed checkpoints (`ledger relay`
-    always does); without them the tree is still kept, and nothing is signed."""
+    always does); without them the tree is still kept, and nothing is signed.
+
+    `pipeline` (the default): `run` builds the records in a process of its own
+    (consumers/relay_builder.py), ahead of the batch being sent, when the recorder is
+    eventsourcing's PostgreSQL one and `decode` a JSONTranscoder's; otherwise, and in
+    `publish_once`, they are built here."""
 
     def __init__(self, *, recorder: Any, decode: Callable[[bytes], dict[str, Any]],
                  db: Database, bootstrap: str, topic: str, transactional_id: str,
                  batch_size: int = 2000, signer: CheckpointSigner | None = None,
-                 checkpoint_topic: str | None = None) -> None:
+                 checkpoint_topic: str | None = None, pipeline: bool = True) -> None:
         self.recorder = recorder
         self.decode = decode
         self.fast_decoding = _is_default_json(decode)
@@ -150,16 +166,28 @@ class Relay:
             request_timeout_ms=10_000, delivery_timeout_ms=30_000)
         self.producer.init_transactions()  # fences any other relay with the same id
         self.partitions = len(self.producer.partitions_for(topic))
-        self.chain = self._recover_chain()
-        self.published = self.chain.position
-        self.sent = 0
-        self.stopping = threading.Event()
-        if self.signer is not None and checkpoint_topic:
-            ensure_topic(bootstrap, checkpoint_topic, 1)
-            with self.db.transaction() as conn:
-                self.signer.grown(checkpoints.unsigned_sizes(conn))
-                left = checkpoints.unpublished(conn)
-            self._publish(left)
+        self.appender = Appender.of(self.producer, topic, self.partitions)
+        spec = BuilderSpec.of(recorder, decode, batch_size) if pipeline else None
+        # Started first: the child imports while this process recovers the chain.
+        self.builder = BuilderProcess(spec) if spec is not None else None
+        # The builder's time by step, summed over the batches it built (bench/profiling.py).
+        self.builder_seconds: dict[str, float] = defaultdict(float)
+        self._failed = False  # a pipelined run raised: the next one recovers the chain first
+        try:
+            self.chain = self._recover_chain()
+            self.published = self.chain.position
+            self.sent = 0
+            self.stopping = threading.Event()
+            if self.signer is not None and checkpoint_topic:
+                ensure_topic(bootstrap, checkpoint_topic, 1)
+                with self.db.transaction() as conn:
+                    self.signer.grown(checkpoints.unsigned_sizes(conn))
+                    left = checkpoints.unpublished(conn)
+                self._publish(left)
+        except BaseException:
+            if self.builder is not None:
+                self.builder.close()
+            raise
 
     def _recover_chain(self) -> ChainState:
         tails = last_values(self.bootstrap, self.topic)
@@ -184,23 +212,9 @@ class Relay:
         log.info("relay resumes after position %d", chain.position)
         return chain
 
-    def _records(self, notifications: Sequence[Any], chain: ChainState) -> list[tuple[str, bytes]]:
-        out = []
-        fast = self.fast_decoding
-        for n in notifications:
-            state = _json_state(n.state) if fast else None
-            if state is None:
-                state = self.decode(n.state)
-            territory = str(state["territory"])
-            value, raw = encode_record(topic=n.topic, state=state, originator_id=n.originator_id,
-                                       version=n.originator_version, position=n.id,
-                                       prev=chain.links.get(territory))
-            chain.tree.append(territory, value["seq"], leaf_hash(raw))
-            chain.links[territory] = ChainLink(value["seq"], value["hash"])
-            chain.dirty.add(territory)
-            chain.position = n.id
-            out.append((territory, raw))
-        return out
+    def _records(self, notifications: Sequence[Any], chain: ChainState) -> list[Record]:
+        return build_records(((n.id, n.originator_id, n.originator_version, n.topic, n.state)
+                              for n in notifications), chain, self.decode, self.fast_decoding)
 
     def publish_once(self) -> int:
         """Publish the next batch in one Kafka transaction; return how many records it held."""
@@ -239,9 +253,11 @@ class Relay:
         with self.db.transaction() as conn:
             checkpoints.mark_published(conn, signed)
 
-    def _send(self, records: list[tuple[str, bytes]]) -> list[FutureRecordMetadata]:
+    def _send(self, records: list[Record]) -> list[FutureRecordMetadata]:
         self.sent += len(records)
         self.producer.begin_transaction()
+        if self.appender is not None:
+            return self.appender.send(records)
         # The default partitioner's choice, computed once per territory.
         return [self.producer.send(self.topic, key=key.encode(), value=value, headers=HEADERS,
                                    partition=_partition(key, self.partitions))
@@ -266,11 +282,21 @@ class Relay:
         self.producer.commit_transaction()
 
     def run(self, idle_wait: float = 0.05, until: Callable[[], bool] | None = None) -> None:
-        """Build the next batch while the previous one commits and its bookkeeping is saved.
-        A failed commit raises and ends the process: the restart resumes from what the topic
-        holds. (Reading the next batch on a thread of its own was tried: its Python work only
+        """Publish batches until stopped (or `until()` when nothing is left). A failed commit
+        raises, and ends the process: the restart resumes from what the topic holds."""
+        if self.builder is not None:
+            if self._failed:  # a batch may have committed without its bookkeeping: as at a start
+                self.chain = self._recover_chain()
+                self._failed = False
+            self._run_pipelined(self.builder, idle_wait, until)
+        else:
+            self._run_here(idle_wait, until)
+
+    def _run_here(self, idle_wait: float, until: Callable[[], bool] | None) -> None:
+        """Build the next batch here while the previous one commits and its bookkeeping is
+        saved. (Reading the next batch on a thread of its own was tried: its Python work only
         took the GIL from the main thread, which is the bottleneck.)"""
-        in_flight: Future[tuple[list[Signed], int]] | None = None
+        in_flight: Future[tuple[list[Signed], Progress]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
             while not self.stopping.is_set():
                 batch = self.recorder.select_notifications(self.chain.position + 1,
@@ -290,107 +316,133 @@ class Relay:
             if in_flight is not None:
                 self._settle(in_flight)
 
+    def _run_pipelined(self, builder: BuilderProcess, idle_wait: float,
+                       until: Callable[[], bool] | None, ahead: int = 2) -> None:
+        """The builder process reads and builds up to `ahead` batches after the one being sent;
+        this process only sends, commits and saves. self.chain follows the committed batches
+        (its tree is the builder's meanwhile). Any failure drops the builder's session, and
+        with it every batch built after the last one committed."""
+        self.chain.tree.forget()
+        self.chain.dirty.clear()
+        builder.start(self.chain.links, self.chain.position)
+        for _ in range(ahead):
+            builder.request()
+        in_flight: Future[tuple[list[Signed], Progress]] | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit") as pool:
+                while not self.stopping.is_set():
+                    built = self._receive(builder)
+                    builder.request()
+                    if in_flight is not None:
+                        self._advance(self._settle(in_flight))
+                        in_flight = None
+                    if built is None:
+                        self.sign_pending()
+                        if until is not None and until():
+                            break
+                        self.stopping.wait(idle_wait)
+                        continue
+                    in_flight = pool.submit(
+                        self._commit_and_save, self._send(built.records),
+                        Progress(built.links, built.position, built.tiles))
+                if in_flight is not None:
+                    self._advance(self._settle(in_flight))
+        except BaseException:
+            self._failed = True
+            raise
+        finally:
+            builder.session += 1  # what it still builds, or has built, is never used
+            self.chain.tree.forget()  # the stored tiles are the committed tree
+
+    def _receive(self, builder: BuilderProcess) -> Built | None:
+        built = builder.receive()
+        if built is not None:
+            for step, seconds in built.seconds.items():
+                self.builder_seconds[step] += seconds
+        return built
+
+    def _advance(self, changes: Progress) -> None:
+        """self.chain after a pipelined batch committed and was saved."""
+        self.chain.links.update(changes.links)
+        self.chain.position = changes.position
+
     def _commit_and_save(self, sent: list[FutureRecordMetadata],
-                         changes: Progress) -> tuple[list[Signed], int]:
+                         changes: Progress) -> tuple[list[Signed], Progress]:
         """In the commit thread: the Kafka transaction, then (only once it committed) the
         batch's chain, tiles, position and due checkpoints in one database transaction."""
         self._commit(sent)
-        return changes.save(self.db, self.signer), changes.position
+        return changes.save(self.db, self.signer), changes
 
-    def _settle(self, in_flight: Future[tuple[list[Signed], int]]) -> None:
+    def _settle(self, in_flight: Future[tuple[list[Signed], Progress]]) -> Progress:
         """Between batches, in the main thread: the checkpoints go out on their topic."""
-        signed, position = in_flight.result()
+        signed, changes = in_flight.result()
         self._publish(signed)
-        self.published = position
+        self.published = changes.position
+        return changes
 
     def close(self) -> None:
         self.stopping.set()
+        if self.builder is not None:
+            self.builder.close()
         self.producer.close(timeout=5)
+
+
+class Appender:
+    """What producer.send does for a record, less what the relay's records make needless.
+
+    send() checks each record's headers and types, looks the topic's metadata up twice,
+    estimates the record's size, and adds its partition to the transaction under a lock: for
+    records that are all bytes, with the same header, to partitions of one known topic, that
+    is two fifths of its time (the relay's main thread does little else). Here the batch's
+    partitions are added to the transaction once, before its first record (as send() does
+    for the first record to each), and each record goes straight to the accumulator, which
+    encodes it exactly as send() has it do (the same record, key, value, header, partition
+    and timestamp). Private attributes of kafka-python (pinned in pyproject.toml); `of`
+    returns None, and the relay uses send(), if they are not there. A record too big for a
+    request goes through send(), which refuses it."""
+
+    def __init__(self, producer: KafkaProducer, topic: str, partitions: int) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.partitions = partitions
+        self.accumulator = producer._accumulator  # noqa: SLF001
+        self.transactions = producer._transaction_manager  # noqa: SLF001
+        self.sender = producer._sender  # noqa: SLF001
+        self.tps = [TopicPartition(topic, p) for p in range(partitions)]
+        self.largest = int(producer.config["max_request_size"]) - 4096
+
+    @classmethod
+    def of(cls, producer: KafkaProducer, topic: str, partitions: int) -> Appender | None:
+        try:
+            appender = cls(producer, topic, partitions)
+        except (AttributeError, KeyError):
+            return None
+        if not all((callable(getattr(appender.accumulator, "append", None)),
+                    callable(getattr(appender.transactions,
+                                     "maybe_add_partition_to_transaction", None)),
+                    callable(getattr(appender.sender, "wakeup", None)))):
+            return None
+        return appender
+
+    def send(self, records: list[Record]) -> list[FutureRecordMetadata]:
+        partitions = self.partitions
+        wanted = [_partition(key, partitions) for key, _ in records]
+        for partition in sorted(set(wanted)):
+            self.transactions.maybe_add_partition_to_transaction(self.tps[partition])
+        append, tps, largest = self.accumulator.append, self.tps, self.largest
+        out = []
+        for (key, value), partition in zip(records, wanted, strict=True):
+            if len(value) > largest:
+                out.append(self.producer.send(self.topic, key=key.encode(), value=value,
+                                              headers=HEADERS, partition=partition))
+                continue
+            future, full, created, _ = append(tps[partition], None, key.encode(), value, HEADERS)
+            if full or created:
+                self.sender.wakeup()
+            out.append(future)
+        return out
 
 
 @lru_cache(maxsize=4096)
 def _partition(territory: str, partitions: int) -> int:
     return partition_for(territory, partitions)
-
-
-# -- the stored state as the JSON values of its record, without the transcoder's objects ----------
-_HEX32 = re.compile("[0-9a-f]{32}")
-
-
-class _Unusual(Exception):  # noqa: N818 - a signal, not an error: decode as eventsourcing does
-    pass
-
-
-def _is_default_json(decode: Callable[[bytes], Any]) -> bool:
-    """decode is eventsourcing's JSONTranscoder with its standard uuid and datetime codings."""
-    transcoder = getattr(decode, "__self__", None)
-    return (isinstance(transcoder, JSONTranscoder)
-            and getattr(decode, "__func__", None) is JSONTranscoder.decode
-            and type(transcoder.names.get("uuid_hex")) is UUIDAsHex
-            and type(transcoder.names.get("datetime_iso")) is DatetimeAsISO)
-
-
-def _json_state(stored: bytes) -> dict[str, Any] | None:
-    """The stored state with every value as encode_record turns it into JSON (a uuid as its
-    canonical text, a datetime as its isoformat()), read by orjson; None when anything in it is
-    unusual (another coding, numbers or text orjson refuses), which the transcoder then decodes.
-    tests/unit/test_relay_decoding.py checks that both paths give the same record bytes."""
-    try:
-        state = orjson.loads(stored)
-        if type(state) is not dict or ("_type_" in state and len(state) == 2):
-            return None
-        json_state: dict[str, Any] = _json(state)
-        return json_state
-    except (orjson.JSONDecodeError, _Unusual):
-        return None
-
-
-def _json(value: Any) -> Any:
-    """Changes orjson's fresh containers in place; scalars cost no call. A float is unusual:
-    orjson reads an integer too big for 64 bits as one, where json keeps the integer."""
-    if type(value) is dict:
-        if "_type_" in value and len(value) == 2:
-            return _tagged(value)
-        for k, v in value.items():
-            kind = type(v)
-            if kind is dict or kind is list:
-                value[k] = _json(v)
-            elif kind is float:
-                raise _Unusual
-    elif type(value) is list:
-        for i, v in enumerate(value):
-            kind = type(v)
-            if kind is dict or kind is list:
-                value[i] = _json(v)
-            elif kind is float:
-                raise _Unusual
-    return value
-
-
-def _tagged(value: dict[str, Any]) -> str:
-    coding, data = value["_type_"], value.get("_data_")
-    if type(data) is not str:
-        raise _Unusual
-    if coding == "uuid_hex":
-        return _uuid_text(data)
-    if coding == "datetime_iso":
-        return _datetime_text(data)
-    raise _Unusual
-
-
-@lru_cache(maxsize=1 << 16)
-def _uuid_text(data: str) -> str:
-    """str(UUID(data)): an id recurs in the events of its item and of those it meets."""
-    if _HEX32.fullmatch(data):
-        return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
-    raise _Unusual
-
-
-def _datetime_text(data: str) -> str:
-    """datetime.fromisoformat(data).isoformat(): data itself when it already has that form
-    and is a valid time (isoformat() of an aware datetime is slow)."""
-    try:
-        parsed = datetime.fromisoformat(data)
-    except ValueError:
-        raise _Unusual from None
-    return data if ISOFORMAT.fullmatch(data) else parsed.isoformat()

@@ -37,15 +37,15 @@ NOT_DATA = frozenset({"originator_id", "originator_version", "originator_topic",
 def event_id(originator_id: uuid.UUID | str, version: int) -> str:
     """A globally unique, reproducible id for the stored event (originator, version): the
     text of uuid.uuid5(EVENT_ID_NAMESPACE, "<originator>:<version>"), computed as RFC 9562
-    defines it without building UUID objects (the relay makes one per record)."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{originator_id}:{version}".encode(),
-                                    usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    defines it without building UUID objects (the relay makes one per record): the first 16
+    bytes of the SHA-1, in hex, with the version nibble (13th digit) 5 and the two top bits
+    of the 17th digit 10 (the RFC 4122 variant)."""
+    h = hashlib.sha1(_NAMESPACE_BYTES + f"{originator_id}:{version}".encode(),
+                     usedforsecurity=False).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
@@ -230,6 +230,41 @@ def encode_record(*, topic: str, state: Mapping[str, Any], originator_id: uuid.U
         return value, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     value["hash"] = hashlib.sha256(rfc8785.dumps(value)).hexdigest()
     return value, rfc8785.dumps(value)
+
+
+def encode_plain_record(*, topic: str, state: dict[str, Any], originator_id: str, version: int,
+                        position: int, prev: ChainLink | None) -> tuple[dict[str, Any], bytes]:
+    """encode_record for a state whose values are all plain JSON already (str; integers within
+    ±(2**53 - 1); bool; None; lists, and dicts with ASCII keys, of those), as the relay's
+    decoding gives most states: the same value and bytes, without converting or checking the
+    state's values. `state` becomes the record's `data` (it is changed in place)."""
+    territory = str(state.pop("territory"))
+    timestamp = state.pop("timestamp")
+    for name in ("originator_id", "originator_version", "originator_topic"):
+        state.pop(name, None)
+    state["version"] = version
+    seq = 1 if prev is None else prev.seq + 1
+    if not (-_SAFE_INT <= version <= _SAFE_INT and -_SAFE_INT <= position <= _SAFE_INT
+            and seq <= _SAFE_INT and type(originator_id) is str):
+        state["territory"], state["timestamp"] = territory, timestamp
+        del state["version"]
+        return encode_record(topic=topic, state=state, originator_id=originator_id,
+                             version=version, position=position, prev=prev)
+    value: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event_id(originator_id, version),
+        "source": f"/territories/{territory}",
+        "type": event_type(topic),
+        "subject": originator_id,
+        "time": timestamp if type(timestamp) is str else str(timestamp),
+        "datacontenttype": "application/json",
+        "position": position,
+        "seq": seq,
+        "prevhash": GENESIS_HASH if prev is None else prev.hash,
+        "data": state,
+    }
+    value["hash"] = hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return value, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def territory_of(value: Mapping[str, Any]) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import Cursor
 
-from ledger.projections.bulk import copy_insert
+from ledger.projections.bulk import Encoded, copy_insert, encode
 from ledger.projections.records import Record
 
 COLUMNS = ("territory", "seq", "position", "event_id", "type", "aggregate_id", "occurred_at",
@@ -16,6 +17,7 @@ COLUMNS = ("territory", "seq", "position", "event_id", "type", "aggregate_id", "
 class AuditBatch:
     def __init__(self) -> None:
         self.rows: list[tuple[Any, ...]] = []
+        self.encoded: Encoded | None = None
 
     @staticmethod
     def derive(r: Record) -> tuple[Any, ...]:
@@ -25,5 +27,13 @@ class AuditBatch:
     def add(self, r: Record, row: tuple[Any, ...]) -> None:
         self.rows.append(row)
 
+    def extend(self, records: Sequence[Record]) -> None:
+        derive = self.derive
+        self.rows += [derive(r) for r in records]
+
+    def encode(self) -> None:
+        self.encoded = encode(self.rows)
+
     def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
-        copy_insert(cur, schema, "audit", COLUMNS, self.rows, rows_may_exist=rows_may_exist)
+        copy_insert(cur, schema, "audit", COLUMNS, self.encoded or self.rows,
+                    rows_may_exist=rows_may_exist)

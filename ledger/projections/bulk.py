@@ -1,19 +1,53 @@
 """Bulk insert by COPY. Straight into the table, the usual case: tracking skips what a
 projection has applied, so each row is written once, as a raw COPY does. When rows may be
 there already (store.apply retries a batch that met one), through a per-connection staging
-table and one INSERT … ON CONFLICT DO NOTHING, so a replayed row is a no-op."""
+table and one INSERT … ON CONFLICT DO NOTHING, so a replayed row is a no-op.
+
+Rows arrive either as Python values, formatted while they are sent, or already formatted as
+COPY text (`encode`): the projector formats a batch's rows on its polling thread, so the
+thread that holds the transaction only ships bytes and waits on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg import Cursor, sql
+from psycopg._copy_base import format_row_text
+from psycopg.adapt import Transformer
+
+
+class Encoded:
+    """Rows in COPY text format (what `Copy.write_row` would send for them)."""
+
+    __slots__ = ("count", "data")
+
+    def __init__(self, data: bytearray, count: int) -> None:
+        self.data, self.count = data, count
+
+
+_local = threading.local()
+
+
+def encode(rows: Iterable[Sequence[Any]], *, after: Encoded | None = None) -> Encoded:
+    """Format rows as COPY text (after those already formatted, which are left as they are),
+    without a connection: the default adapters (those the projection connections use),
+    UTF-8. Each thread has a transformer of its own."""
+    tx = getattr(_local, "tx", None)
+    if tx is None:
+        tx = _local.tx = Transformer()
+    out = bytearray(after.data) if after is not None else bytearray()
+    count = after.count if after is not None else 0
+    for row in rows:
+        format_row_text(row, tx, out)
+        count += 1
+    return Encoded(out, count)
 
 
 def copy_insert(cur: Cursor[Any], schema: str, table: str, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]], *, rows_may_exist: bool = False) -> None:
-    if not rows:
+                rows: Sequence[Sequence[Any]] | Encoded, *, rows_may_exist: bool = False) -> None:
+    if not (rows.count if isinstance(rows, Encoded) else rows):
         return
     target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
     cols = sql.SQL(",").join(map(sql.Identifier, columns))
@@ -30,7 +64,10 @@ def copy_insert(cur: Cursor[Any], schema: str, table: str, columns: Sequence[str
 
 
 def _copy(cur: Cursor[Any], table: sql.Composable, cols: sql.Composable,
-          rows: Sequence[Sequence[Any]]) -> None:
+          rows: Sequence[Sequence[Any]] | Encoded) -> None:
     with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, cols)) as copy:
-        for row in rows:
-            copy.write_row(row)
+        if isinstance(rows, Encoded):
+            copy.write(memoryview(rows.data))
+        else:
+            for row in rows:
+                copy.write_row(row)

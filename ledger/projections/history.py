@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from psycopg import Cursor, sql
 
-from ledger.projections.bulk import copy_insert
+from ledger.projections.bulk import Encoded, copy_insert, encode
 from ledger.projections.records import Record
 
 # Which data fields name the actors a fact concerns, and in what role.
@@ -49,6 +50,7 @@ class HistoryBatch:
     def __init__(self) -> None:
         self.records: list[tuple[Record, str]] = []
         self.known: dict[str, list[tuple[str, str]]] = {}
+        self.encoded: Encoded | None = None
 
     @staticmethod
     def derive(record: Record) -> Derived:
@@ -66,9 +68,28 @@ class HistoryBatch:
             if roles is not None:
                 self.known[record.subject] = roles
 
+    def extend(self, records: Sequence[Record]) -> None:
+        derive, gathered, known = self.derive, self.records, self.known
+        for r in records:
+            derived = derive(r)
+            if derived is not None:
+                payload, roles = derived
+                gathered.append((r, payload))
+                if roles is not None:
+                    known[r.subject] = roles
+
+    def encode(self) -> None:
+        """Format the rows of every fact whose actors the batch itself names; those of items
+        created in an earlier batch wait for flush, which reads their actors."""
+        rest = [(r, payload) for r, payload in self.records
+                if r.aggregate != "actor" and r.subject not in self.known]
+        if len(rest) < len(self.records):
+            self.encoded = encode(self._rows([item for item in self.records
+                                              if item[0].aggregate == "actor"
+                                              or item[0].subject in self.known]))
+            self.records = rest
+
     def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
-        if not self.records:
-            return
         missing = {r.subject for r, _ in self.records
                    if r.aggregate != "actor" and r.subject not in self.known}
         if missing:
@@ -76,9 +97,18 @@ class HistoryBatch:
                 s=sql.Identifier(schema)), {"ids": list(missing)})
             for row in cur.fetchall():
                 self.known[row["id"]] = _roles(row)
+        rows = self._rows(self.records)
+        if self.encoded is not None:  # after the rows formatted ahead, as COPY text too
+            copy_insert(cur, schema, "history", COLUMNS,
+                        encode(rows, after=self.encoded) if rows else self.encoded,
+                        rows_may_exist=rows_may_exist)
+        else:
+            copy_insert(cur, schema, "history", COLUMNS, rows, rows_may_exist=rows_may_exist)
+
+    def _rows(self, records: list[tuple[Record, str]]) -> list[tuple[Any, ...]]:
         rows = []
         actors: dict[str, list[tuple[str, str]]] = {}  # subject -> (actor, its roles as text[])
-        for r, payload in self.records:
+        for r, payload in records:
             found = actors.get(r.subject)
             if found is None:
                 roles = ([(r.subject, "self")] if r.aggregate == "actor"
@@ -87,7 +117,7 @@ class HistoryBatch:
             for actor_id, actor_roles in found:
                 rows.append((r.territory, actor_id, r.position, r.seq, actor_roles,
                              r.type, r.subject, r.stamp, r.data.get("operator_id"), payload))
-        copy_insert(cur, schema, "history", COLUMNS, rows, rows_may_exist=rows_may_exist)
+        return rows
 
 
 def _by_actor(roles: list[tuple[str, str]]) -> list[tuple[str, str]]:

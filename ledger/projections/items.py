@@ -6,13 +6,14 @@ so applying one is an UPDATE of those columns: a batch coalesces to one row per 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from psycopg import Cursor, sql
 
-from ledger.projections.bulk import copy_insert
+from ledger.projections.bulk import Encoded, copy_insert, encode
 from ledger.projections.records import Record
 
 CREATION_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -71,6 +72,7 @@ class ItemBatch:
     inserts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     updates: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     themes: list[tuple[str, str, str]] = field(default_factory=list)
+    encoded: dict[tuple[str, tuple[str, ...]], Encoded] | None = None
 
     @staticmethod
     def derive(record: Record) -> tuple[str, str, Any] | None:
@@ -108,8 +110,17 @@ class ItemBatch:
     def add(self, record: Record, derived: tuple[str, str, Any] | None) -> None:
         """Coalesce: a later change of an item inserted in this batch goes into its row.
         The derived row is copied, as the record may be applied again (record by record)."""
-        if derived is None:
-            return
+        if derived is not None:
+            self._gather(record, derived)
+
+    def extend(self, records: Sequence[Record]) -> None:
+        derive, gather = self.derive, self._gather
+        for r in records:
+            derived = derive(r)
+            if derived is not None:
+                gather(r, derived)
+
+    def _gather(self, record: Record, derived: tuple[str, str, Any]) -> None:
         what, table, row = derived
         if what == "theme":
             self.themes.append(row)
@@ -124,12 +135,21 @@ class ItemBatch:
         else:
             self.updates.setdefault(key, {}).update(row)
 
-    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
+    def _grouped(self) -> dict[tuple[str, tuple[str, ...]], list[list[Any]]]:
+        """The new rows by table and the columns they set (one COPY each)."""
         inserts: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, _), row in self.inserts.items():
             inserts.setdefault((table, tuple(row)), []).append(list(row.values()))
-        for (table, cols), params in inserts.items():
-            copy_insert(cur, schema, table, cols, params, rows_may_exist=rows_may_exist)
+        return inserts
+
+    def encode(self) -> None:
+        self.encoded = {key: encode(rows) for key, rows in self._grouped().items()}
+
+    def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
+        inserts: Mapping[tuple[str, tuple[str, ...]], Sequence[Sequence[Any]] | Encoded] = (
+            self._grouped() if self.encoded is None else self.encoded)
+        for (table, cols), rows in inserts.items():
+            copy_insert(cur, schema, table, cols, rows, rows_may_exist=rows_may_exist)
         updates: dict[tuple[str, tuple[str, ...]], list[list[Any]]] = {}
         for (table, item_id), change in self.updates.items():
             changed = tuple(sorted(change))

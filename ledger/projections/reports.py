@@ -11,6 +11,7 @@ the items projection of the same batch, so the contribution and the actors they 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ CREATE INDEX IF NOT EXISTS management_costs_company ON {s}.management_costs (com
 
 # Every delivery of a batch in one statement: the batch's columns as arrays, joined to the
 # contribution and the actors (written by the items projection just before, same transaction).
+# Each looked up by its key (OFFSET 0 keeps the planner from hashing the whole table, batch
+# after batch, as the tables grow: a handful of rows against thousands).
 DELIVERY_COLUMNS = ("id", "territory", "fulfilled_on", "recorded_at", "theme", "programme",
                     "match_id", "contribution_id", "request_id", "contributor_id", "employer_id",
                     "beneficiary_id", "resource_kind", "unit", "quantity", "position")
@@ -67,9 +70,11 @@ SELECT v.id, v.territory, COALESCE(v.fulfilled_on::date, (v.recorded_at AT TIME 
        AS v(id, territory, fulfilled_on, recorded_at, theme, programme, match_id,
             contribution_id, request_id, contributor_id, employer_id, beneficiary_id,
             resource_kind, unit, quantity, position)
-  LEFT JOIN {s}.contributions c ON c.id = v.contribution_id
-  LEFT JOIN {s}.actors ca ON ca.id = v.contributor_id
-  LEFT JOIN {s}.actors ba ON ba.id = v.beneficiary_id
+  LEFT JOIN LATERAL (SELECT paid_time, motivation, cost_eur_cent, funding_source
+                       FROM {s}.contributions WHERE id = v.contribution_id OFFSET 0) c ON true
+  LEFT JOIN LATERAL (SELECT kind FROM {s}.actors WHERE id = v.contributor_id OFFSET 0) ca ON true
+  LEFT JOIN LATERAL (SELECT kind, zone FROM {s}.actors WHERE id = v.beneficiary_id OFFSET 0) ba
+         ON true
 ON CONFLICT (fulfilment_id) DO NOTHING
 """
 
@@ -80,6 +85,7 @@ class ReportBatch:
     changes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     programmes: list[tuple[Any, ...]] = field(default_factory=list)
     costs: list[tuple[Any, ...]] = field(default_factory=list)
+    columns: dict[str, Any] | None = None
 
     @staticmethod
     def derive(record: Record) -> tuple[str, Any] | None:
@@ -111,14 +117,27 @@ class ReportBatch:
             kind, row = derived
             getattr(self, kind).append(row)
 
+    def extend(self, records: Sequence[Record]) -> None:
+        derive = self.derive
+        for r in records:
+            derived = derive(r)
+            if derived is not None:
+                getattr(self, derived[0]).append(derived[1])
+
+    def encode(self) -> None:
+        self.columns = self._columns()
+
+    def _columns(self) -> dict[str, Any]:
+        """The deliveries' parameters: one array per column."""
+        return dict(zip(DELIVERY_COLUMNS, map(list, zip(*self.deliveries, strict=True)),
+                        strict=True)) | {"zone": ZONE}
+
     def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
         """Every statement here skips a row that is there already."""
         s = sql.Identifier(schema)
         if self.deliveries:
-            columns = dict(zip(DELIVERY_COLUMNS, map(list, zip(*self.deliveries, strict=True)),
-                               strict=True))
             cur.execute(sql.SQL(INSERT_DELIVERIES.replace("{s}", "{schema}")).format(schema=s),
-                        columns | {"zone": ZONE})
+                        self.columns if self.columns is not None else self._columns())
         for fulfilment_id, change in self.changes:  # few: reversals and feedback are rare
             cols = sorted(change)
             cur.execute(sql.SQL("UPDATE {}.deliveries SET {} WHERE fulfilment_id = %s").format(

@@ -28,6 +28,13 @@ class Batch(Protocol):
         """What the projection takes from this record alone (pure: no database)."""
 
     def add(self, record: Record, derived: Any) -> None: ...
+    def extend(self, records: Sequence[Record]) -> None:
+        """add(record, derive(record)) for each of these records."""
+
+    def encode(self) -> None:
+        """Format the rows added so far as COPY text, where no database is needed (called
+        once, after the last add)."""
+
     def flush(self, cur: Cursor[Any], schema: str, *, rows_may_exist: bool = False) -> None:
         """Write the rows; with rows_may_exist, a row already there is left as it is."""
 
@@ -78,63 +85,107 @@ def start_offsets(conn: Conn, schema: str, partitions: Sequence[int]) -> dict[in
     return {p: min(done.get((name, p), 0) for name in PROJECTIONS) for p in partitions}
 
 
-def prepare(records: list[Record]) -> list[Record]:
-    """Work out ahead what each projection takes from each record alone, so that applying
-    the batch only gathers it: the projector does this in its polling thread while the batch
-    before is written. A record that fails here is left to apply, which parks it."""
-    for r in records:
-        if r.valid:
-            try:
-                r.derived = {name: cls.derive(r) for name, cls in PROJECTIONS.items()}
-            except Exception:  # noqa: BLE001 - apply derives it again and deals with the error
-                r.derived = None
-    return records
+class Prepared(list[Record]):
+    """Records with what `prepare` worked out ahead for the usual case, every record new to
+    every projection: each projection's rows gathered and formatted as COPY text."""
+
+    batches: list[Batch] | None = None
 
 
-def apply(conn: Conn, schema: str, records: Sequence[Record]) -> int:
+def prepare(records: list[Record]) -> Prepared:
+    """Work out ahead what each projection writes for these records, so that applying the
+    batch only ships it to PostgreSQL: the projector does this in its polling thread while
+    the batch before is written. Should a record fail here, nothing is prepared: apply
+    derives the batch again and deals with the error (parking the record)."""
+    prepared = Prepared(records)
+    valid = [r for r in prepared if r.valid]
+    batches: list[Batch] = []
+    try:
+        for factory in PROJECTIONS.values():
+            batch = factory()
+            batch.extend(valid)
+            batch.encode()
+            batches.append(batch)
+    except Exception:  # noqa: BLE001 - apply derives it again and deals with the error
+        return prepared
+    prepared.batches = batches
+    return prepared
+
+
+SAVEPOINT, ROLLBACK = "SAVEPOINT projection_rows", "ROLLBACK TO SAVEPOINT projection_rows"
+
+
+def apply(conn: Conn, schema: str, records: Sequence[Record], *,
+          lock_class: int | None = None) -> int:
     """Apply records (in partition order) to every projection that has not seen them.
 
     The rows go straight in by COPY under one savepoint; should one be there already (a
-    record seen twice), the batch is written again through ON CONFLICT DO NOTHING."""
-    done = tracking(conn, schema)
-    for r in records:
-        if not r.valid and r.offset >= min(done.get((n, r.partition), 0) for n in PROJECTIONS):
-            park(conn, schema, r, "not a ledger event record")
-    records = [r for r in records if r.valid]
+    record seen twice), the batch is written again through ON CONFLICT DO NOTHING.
+    Records that come `Prepared` are written as prepared when no projection has seen any.
+    `lock_class`: first take the advisory lock (lock_class, hashtext('schema/partition')) of
+    each partition of the batch, in the same round trip as reading tracking."""
+    all_valid = all(r.valid for r in records)
+    with conn.pipeline(), conn.cursor() as cur:
+        if lock_class is not None:
+            cur.executemany("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                            [(lock_class, f"{schema}/{p}")
+                             for p in sorted({r.partition for r in records})])
+        read = conn.execute(sql.SQL("SELECT projection, partition, next_offset FROM {}.tracking")
+                            .format(sql.Identifier(schema)))
+        if all_valid:
+            cur.execute(SAVEPOINT)
+    done = {(r["projection"], r["partition"]): r["next_offset"] for r in read.fetchall()}
+    if not all_valid:
+        for r in records:
+            if not r.valid and r.offset >= min(done.get((n, r.partition), 0)
+                                               for n in PROJECTIONS):
+                park(conn, schema, r, "not a ledger event record")
+        conn.execute(SAVEPOINT)
+    valid = [r for r in records if r.valid]
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-    for r in records:
+    for r in valid:
         first[r.partition] = min(first.get(r.partition, r.offset), r.offset)
         last[r.partition] = max(last.get(r.partition, r.offset), r.offset)
-    applied = 0
-    batches: list[Batch] = []
+    fresh = {name: all(done.get((name, p), 0) <= offset for p, offset in first.items())
+             for name in PROJECTIONS}
     new_tracking: dict[tuple[str, int], int] = {}
-    for name, factory in PROJECTIONS.items():
-        batch = factory()
-        if all(done.get((name, p), 0) <= offset for p, offset in first.items()):
-            todo = records  # the usual case: nothing of the batch seen yet
-            new_tracking.update({(name, p): offset + 1 for p, offset in last.items()})
-        else:
-            todo = [r for r in records if r.offset >= done.get((name, r.partition), 0)]
+    prepared = records.batches if isinstance(records, Prepared) else None
+    # (Prepared COPY text is UTF-8, what a connection to a UTF8 database sends.)
+    if prepared is not None and all(fresh.values()) and conn.info.encoding == "utf-8":
+        batches = prepared
+        applied = len(valid) * len(PROJECTIONS)
+        new_tracking = {(name, p): offset + 1 for name in PROJECTIONS
+                        for p, offset in last.items()}
+    else:
+        applied = 0
+        batches = []
+        for name, factory in PROJECTIONS.items():
+            batch = factory()
+            if fresh[name]:
+                todo = valid  # the usual case: nothing of the batch seen yet
+                new_tracking.update({(name, p): offset + 1 for p, offset in last.items()})
+            else:
+                todo = [r for r in valid if r.offset >= done.get((name, r.partition), 0)]
+                for r in todo:
+                    new_tracking[(name, r.partition)] = max(
+                        new_tracking.get((name, r.partition), 0), r.offset + 1)
             for r in todo:
-                new_tracking[(name, r.partition)] = max(
-                    new_tracking.get((name, r.partition), 0), r.offset + 1)
-        for r in todo:
-            derived = r.derived
-            batch.add(r, derived[name] if derived is not None else factory.derive(r))
-        applied += len(todo)
-        batches.append(batch)
+                derived = r.derived
+                batch.add(r, derived[name] if derived is not None else factory.derive(r))
+            applied += len(todo)
+            batches.append(batch)
     if not new_tracking:
         return 0
     with conn.cursor() as cur:
         try:
-            with conn.transaction():
-                for batch in batches:
-                    batch.flush(cur, schema)
+            for batch in batches:
+                batch.flush(cur, schema)
         except errors.UniqueViolation:
+            conn.execute(ROLLBACK)
             for batch in batches:
                 batch.flush(cur, schema, rows_may_exist=True)
-    _advance(conn, schema, records, new_tracking)
+    _advance(conn, schema, valid, new_tracking)
     return applied
 
 
