@@ -9,23 +9,29 @@ fall into independent groups, the connected components of those links.
 
 A file is cut into parts, one per CPU: each part runs every shared command and the commands
 of its groups, all in file order, so each command sees exactly what a run of the whole file
-in order would show it. Only the first part keeps the shared commands' events; the parts'
-rows are then put back in file order. The first part runs in this process, the others in
-forked ones. A part never reads the database: a file that refers to anything it does not
-create on an earlier line (or one that would make a part read the database anyway) runs in
-one part, in this process, as does a small file or a single CPU.
+in order would show it. Only the first part keeps the shared commands' events. The first
+part runs in this process, with a smaller share of the groups (FIRST_SHARE), the others in
+forked ones, which send their rows as they go. Once its own part ran, this process writes
+the rows of every part in file order as they arrive (one binary COPY, one transaction), so
+that PostgreSQL stores them while the other parts still run; a refusal anywhere abandons
+the transaction. A part never reads the database: a file that refers to anything it does
+not create on an earlier line (or one that would make a part read the database anyway) runs
+in one part, in this process, as does a small file or a single CPU.
 """
 
 from __future__ import annotations
 
+import bisect
 import gc
 import heapq
 import multiprocessing
 import os
+import queue
+import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, get_args, get_type_hints
+from typing import Any, Final, NoReturn, get_args, get_type_hints
 
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -60,7 +66,11 @@ def references(kind: type[cmd.Command]) -> frozenset[str]:
 REFERENCES = {kind: references(kind) for kind in SHARED | FLOW}
 MIN_SPLIT = 2000  # lines: below this, forking costs more than it saves
 TICK = 1000  # lines between two reports to the progress bar
-CHUNK = 1 << 20  # bytes of rows per write to the COPY
+CHUNK = 1 << 20  # bytes of rows per write to the COPY, and per message from a forked part
+# The first part, run by this process, gets this share of the lines of one forked part: it
+# ends first, and then writes the rows in file order as the other parts send them, so that
+# PostgreSQL stores them while those still run, instead of after them.
+FIRST_SHARE = 0.75
 FORK: Final = "fork"  # the parts share what the parent parsed and holds, without copying it
 
 Parsed = tuple[int, cmd.Command, uuid.UUID | None]
@@ -123,7 +133,7 @@ class Rows:
 
     lines: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
-    blob: bytearray = field(default_factory=bytearray)
+    blob: bytearray | bytes = field(default_factory=bytearray)
     events: int = 0
 
 
@@ -203,12 +213,15 @@ def plan(parsed: Sequence[Parsed], parts: int) -> list[list[int]] | None:
     groups: dict[int, list[int]] = {}
     for i, first in flow:
         groups.setdefault(find(first), []).append(i)
-    loads: list[tuple[int, int]] = [(0, k) for k in range(parts)]  # (lines, part) as a heap
+    # (lines / the part's share, part) as a heap: the first part gets FIRST_SHARE of the
+    # lines of each other part.
+    loads: list[tuple[float, int]] = [(0.0, k) for k in range(parts)]
+    shares = [FIRST_SHARE] + [1.0] * (parts - 1)
     chosen: list[list[int]] = [[] for _ in range(parts)]
     for group in sorted(groups.values(), key=len, reverse=True):
         load, k = heapq.heappop(loads)
         chosen[k].extend(group)
-        heapq.heappush(loads, (load + len(group), k))
+        heapq.heappush(loads, (load + len(group) / shares[k], k))
     if sum(1 for c in chosen if c) < 2:
         return None
     return [sorted(shared + c) for c in chosen if c]
@@ -216,10 +229,12 @@ def plan(parsed: Sequence[Parsed], parts: int) -> list[list[int]] | None:
 
 def run_part(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence[int],
              keys: ImportKeys, keep_shared: bool, tick: Callable[[int], None],
-             reads: bool = True) -> Rows:
+             reads: bool = True, flush: Callable[[Rows], None] | None = None) -> Rows:
     """Run the commands at `indexes`, in order, into rows. Raises Refused for the first that
-    breaks a rule; with `reads=False`, Offline if one would read the store."""
-    rows, row, at = Rows(), EventRows(app.mapper).row, [0]
+    breaks a rule; with `reads=False`, Offline if one would read the store. With `flush`, the
+    rows are handed to it every CHUNK bytes or so and the rows returned are the last ones."""
+    blob = bytearray()
+    rows, row, at, kept = Rows(blob=blob), EventRows(app.mapper).row, [0], 0
 
     def commands() -> Iterator[tuple[cmd.Command, uuid.UUID | None]]:
         for i in indexes:
@@ -232,30 +247,42 @@ def run_part(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence
             number, command, _ = parsed[indexes[k]]
             if keep_shared or type(command) not in SHARED:
                 for event in made:
-                    rows.blob += row(event)
+                    blob += row(event)
                 rows.lines.append(number)
-                rows.ends.append(len(rows.blob))
+                rows.ends.append(len(blob))
                 rows.events += len(made)
-                if len(rows.lines) % TICK == 0:
+                kept += 1
+                if kept % TICK == 0:
                     tick(TICK)
+                if flush is not None and len(blob) >= CHUNK:
+                    flush(rows)
+                    blob = bytearray()
+                    rows = Rows(blob=blob)
     except (Offline, NotInBatch):
         raise Offline from None
     except Exception as err:  # noqa: BLE001 - every refusal names its line
         raise Refused(at[0], f"{type(err).__name__}: {err}") from err
-    tick(len(rows.lines) % TICK)
+    tick(kept % TICK)
     return rows
 
 
+Write = Callable[[Iterable[bytes], uuid.UUID], None]
+
+
 def run(app: LedgerApplication, parsed: Sequence[Parsed], keys: ImportKeys,
-        progress: Callable[[int], None] | None, parts: int | None = None) -> list[Rows]:
-    """Run every command, in parts where the file allows; each part's rows. Raises Refused
-    for the first line (in file order) whose command breaks a rule."""
+        progress: Callable[[int], None] | None, parts: int | None, write: Write,
+        ready: Callable[[int], None]) -> int:
+    """Run every command, in parts where the file allows, and write their rows in file order
+    with `write(chunks, id of the first row)` (one transaction: an exception out of `chunks`
+    aborts it). `ready(events)` hears, once every line ran and before the last rows are
+    written, how many events there are; it may raise to abort. Raises Refused for the first
+    line (in file order) whose command breaks a rule. Returns the number of events."""
     parts = cpus() if parts is None else parts
     chosen = plan(parsed, parts) if parts > 1 and FORK in multiprocessing.get_all_start_methods() \
         else None
-    if chosen is not None:
+    if chosen is not None and chosen[0][:1] == [0]:  # the first line, hence row, is part 0's
         try:
-            return _forked(app, parsed, chosen, keys, progress)
+            return _forked(app, parsed, chosen, keys, progress, write, ready)
         except Offline:
             pass  # a part would have read the store: the plan missed a link, run it in one
     done = [0]
@@ -264,16 +291,30 @@ def run(app: LedgerApplication, parsed: Sequence[Parsed], keys: ImportKeys,
         done[0] += n
         if progress:
             progress(done[0])
-    return [run_part(app, parsed, range(len(parsed)), keys, True, tick)]
+    rows = run_part(app, parsed, range(len(parsed)), keys, True, tick)
+    ready(rows.events)
+    if rows.events:
+        write(_chunks(rows), _first_id(rows))
+    return rows.events
+
+
+def _first_id(rows: Rows) -> uuid.UUID:
+    """The originator of the first row (binary COPY: 2 + 4 bytes, then its uuid)."""
+    return uuid.UUID(bytes=bytes(rows.blob[6:22]))
+
+
+def _chunks(rows: Rows) -> Iterator[bytes]:
+    blob = memoryview(rows.blob)
+    for start in range(0, len(blob), CHUNK):
+        yield bytes(blob[start:start + CHUNK])
 
 
 def _forked(app: LedgerApplication, parsed: Sequence[Parsed], chosen: list[list[int]],
-            keys: ImportKeys, progress: Callable[[int], None] | None) -> list[Rows]:
+            keys: ImportKeys, progress: Callable[[int], None] | None, write: Write,
+            ready: Callable[[int], None]) -> int:
     context = multiprocessing.get_context(FORK)
     counter = context.Value("q", 0)
-    children: list[tuple[Any, Any]] = []
-    refusals: list[Refused] = []
-    results: list[Rows] = []
+    children: list[_Child] = []
 
     def tick(n: int) -> None:
         with counter.get_lock():
@@ -287,43 +328,142 @@ def _forked(app: LedgerApplication, parsed: Sequence[Parsed], chosen: list[list[
     try:
         for indexes in chosen[1:]:
             receive, send = context.Pipe(duplex=False)
-            child = context.Process(target=_child, daemon=True,
-                                    args=(app, parsed, indexes, keys, counter, send))
-            child.start()
+            process = context.Process(target=_child, daemon=True,
+                                      args=(app, parsed, indexes, keys, counter, send))
+            process.start()
             send.close()
-            children.append((child, receive))
+            children.append(_Child(process, receive, tick))
         try:
-            results.append(run_part(app, parsed, chosen[0], keys, True, tick, reads=False))
+            first = run_part(app, parsed, chosen[0], keys, True, tick, reads=False)
         except Refused as refused:
-            refusals.append(refused)
-        for child, receive in children:
-            while not receive.poll(0.2):
-                tick(0)
-                if not child.is_alive() and not receive.poll(0):
-                    raise RuntimeError(f"import part {child.pid} died (exit code "
-                                       f"{child.exitcode})")
-            outcome = receive.recv()
-            if outcome[0] == "rows":
-                results.append(Rows(outcome[1], outcome[2], bytearray(receive.recv_bytes()),
-                                    outcome[3]))
-            elif outcome[0] == "refused":
-                refusals.append(Refused(outcome[1], outcome[2]))
-            elif outcome[0] == "offline":
-                raise Offline
-            else:
-                raise RuntimeError(f"import part {child.pid} failed: {outcome[1]}")
+            _outcome(children, [refused])
+        merged = _Merge(first, children)
+        try:
+            write(merged.chunks(ready), _first_id(first))
+        except psycopg.Error:  # e.g. an id taken meanwhile: unless a line was refused first
+            _settle(children, [])
+            raise
         tick(0)
+        return merged.events
     finally:
         gc.unfreeze()
-        for child, receive in children:  # each has sent all it had, unless we stop early
-            receive.close()
-            child.join(timeout=5 if len(results) + len(refusals) == len(chosen) else 0)
-            if child.is_alive():
-                child.kill()
-                child.join()
+        for child in children:  # each has sent all it had, unless we stop early
+            child.receive.close()
+            child.process.join(timeout=5 if child.finished else 0)
+            if child.process.is_alive():
+                child.process.kill()
+                child.process.join()
+
+
+def _outcome(children: list[_Child], refusals: list[Refused]) -> NoReturn:
+    """Once a part refused or failed: wait for every part's end and raise what it means."""
+    _settle(children, refusals)
+    raise RuntimeError("an import part stopped without saying why")
+
+
+def _settle(children: list[_Child], refusals: list[Refused]) -> None:
+    """Wait for every part's end; raise what a refusal or a failure means (a part that would
+    have read the store sends the file to one part; else the first refusal)."""
+    offline, failed = False, None
+    for child in children:
+        while not child.finished:
+            child.next()
+        offline = offline or child.offline
+        failed = failed or child.failed
+        if child.refused:
+            refusals.append(child.refused)
+    if offline:
+        raise Offline
+    if failed:
+        raise RuntimeError(failed)
     if refusals:
         raise min(refusals, key=lambda r: r.number)
-    return results
+
+
+class _Child:
+    """A forked part as this process hears it: its rows, a chunk at a time, then its end."""
+
+    def __init__(self, process: Any, receive: Any, tick: Callable[[int], None]) -> None:
+        self.process, self.receive, self.tick = process, receive, tick
+        self.finished, self.offline = False, False
+        self.failed: str | None = None
+        self.refused: Refused | None = None
+
+    def next(self) -> Rows | None:
+        """The next chunk of rows, or None once the part ended (see the flags)."""
+        while not self.receive.poll(0.2):
+            self.tick(0)
+            if not self.process.is_alive() and not self.receive.poll(0):
+                self.finished = True
+                self.failed = (f"import part {self.process.pid} died (exit code "
+                               f"{self.process.exitcode})")
+                return None
+        message = self.receive.recv()
+        if message[0] == "rows":
+            return Rows(message[1], message[2], self.receive.recv_bytes(), message[3])
+        self.finished = True
+        if message[0] == "refused":
+            self.refused = Refused(message[1], message[2])
+        elif message[0] == "offline":
+            self.offline = True
+        elif message[0] != "done":
+            self.failed = f"import part {self.process.pid} failed: {message[1]}"
+        return None
+
+
+class _Merge:
+    """The rows of the parts in file order: the first part's, all here, and the others' as
+    they arrive."""
+
+    def __init__(self, first: Rows, children: list[_Child]) -> None:
+        self.children = children
+        self.events = first.events
+        # Per part: the rows at hand (lines, where each line's rows end, bytes) and the
+        # index of the next line not yet written.
+        self.at: list[tuple[Rows, int] | None] = [(first, 0)] + [None] * len(children)
+
+    def _head(self, k: int) -> tuple[Rows, int] | None:
+        """Part k's rows not written yet, waiting for the next chunk if needed; None once it
+        has no more. Raises what a part's failure means."""
+        at = self.at[k]
+        while at is None or at[1] == len(at[0].lines):
+            child = self.children[k - 1] if k else None
+            if child is None or child.finished:
+                return None
+            rows = child.next()
+            if rows is None:
+                if child.offline or child.failed or child.refused:
+                    _outcome(self.children, [])
+                return None
+            self.events += rows.events
+            at = self.at[k] = (rows, 0)
+        return at
+
+    def chunks(self, ready: Callable[[int], None]) -> Iterator[bytes]:
+        pieces: list[Any] = []
+        size = 0
+        while True:
+            heads = [(at[0].lines[at[1]], k) for k in range(len(self.at))
+                     if (at := self._head(k)) is not None]
+            if not heads:
+                break
+            heads.sort()
+            k = heads[0][1]
+            rows, j = self.at[k]  # type: ignore[misc]
+            # This part's lines up to the next line of another part, in one piece.
+            end = len(rows.lines) if len(heads) == 1 else \
+                bisect.bisect_left(rows.lines, heads[1][0], j)
+            start = rows.ends[j - 1] if j else 0
+            piece = memoryview(rows.blob)[start:rows.ends[end - 1]]
+            self.at[k] = (rows, end)
+            pieces.append(piece)
+            size += len(piece)
+            if size >= CHUNK:
+                yield b"".join(pieces)
+                pieces, size = [], 0
+        ready(self.events)
+        if pieces:
+            yield b"".join(pieces)
 
 
 def _child(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence[int],
@@ -343,39 +483,35 @@ def _child(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence[i
         with counter.get_lock():
             counter.value += n
 
+    # The parent reads the rows only once it ran its own part: they wait in this queue, sent
+    # by a thread of their own, so that this part never stops for the pipe meanwhile.
+    outbox: queue.SimpleQueue[tuple[tuple[Any, ...], bytearray | bytes | None] | None] = \
+        queue.SimpleQueue()
+
+    def sending() -> None:
+        while (item := outbox.get()) is not None:
+            message, blob = item
+            send.send(message)
+            if blob is not None:
+                send.send_bytes(blob)
+
+    def flush(rows: Rows) -> None:
+        outbox.put((("rows", rows.lines, rows.ends, rows.events), rows.blob))
+
+    sender = threading.Thread(target=sending, name="import-part-sender", daemon=True)
+    sender.start()
     try:
-        rows = run_part(app, parsed, indexes, keys, False, tick, reads=False)
-        send.send(("rows", rows.lines, rows.ends, rows.events))
-        send.send_bytes(rows.blob)
+        last = run_part(app, parsed, indexes, keys, False, tick, reads=False, flush=flush)
+        if last.lines:
+            flush(last)
+        outbox.put((("done",), None))
     except Offline:
-        send.send(("offline",))
+        outbox.put((("offline",), None))
     except Refused as refused:
-        send.send(("refused", refused.number, refused.reason))
+        outbox.put((("refused", refused.number, refused.reason), None))
     except BaseException as err:  # noqa: BLE001 - reported to the parent, which raises
-        send.send(("failed", repr(err)))
+        outbox.put((("failed", repr(err)), None))
     finally:
+        outbox.put(None)
+        sender.join()
         send.close()
-
-
-def in_file_order(parts: Sequence[Rows]) -> Iterator[bytes]:
-    """The parts' rows merged by line number, in chunks of about CHUNK bytes."""
-    if len(parts) == 1:
-        blob = memoryview(parts[0].blob)
-        for start in range(0, len(blob), CHUNK):
-            yield bytes(blob[start:start + CHUNK])
-        return
-    views = [memoryview(p.blob) for p in parts]
-    starts = [[0, *p.ends[:-1]] for p in parts]
-    merged = heapq.merge(*[zip(p.lines, [k] * len(p.lines), range(len(p.lines)), strict=True)
-                           for k, p in enumerate(parts)])
-    chunk: list[memoryview] = []
-    size = 0
-    for _, k, j in merged:
-        piece = views[k][starts[k][j]:parts[k].ends[j]]
-        chunk.append(piece)
-        size += len(piece)
-        if size >= CHUNK:
-            yield b"".join(chunk)
-            chunk, size = [], 0
-    if chunk:
-        yield b"".join(chunk)

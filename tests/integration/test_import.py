@@ -19,6 +19,7 @@ import pytest
 from ledger import importplan
 from ledger.container import Container
 from ledger.domain import Actor, Territory
+from ledger.eventstore import LedgerRecorder
 from ledger.idempotency import IdempotencyStore
 from ledger.importer import IMPORTER, BadLine, import_file, parse, ref_id
 from ledger.privacy import unseal
@@ -197,12 +198,14 @@ def test_an_import_is_relayed_and_projected_as_the_write_service_records_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The same story three times: command by command through the write service (as the API
     runs it), imported in one process, and imported in two (forked) processes: the relay
-    publishes, and the projector applies, the same records in the same order."""
+    publishes, and the projector applies, the same records in the same order. The rows go
+    in small chunks: the forked part's, merged with this process's, many times over."""
     monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    monkeypatch.setattr(importplan, "CHUNK", 256)
     forked: list[int] = []
     fork = importplan._forked  # noqa: SLF001
 
-    def counted(*args: Any) -> list[importplan.Rows]:
+    def counted(*args: Any) -> int:
         forked.append(len(args[2]))
         return fork(*args)
     monkeypatch.setattr(importplan, "_forked", counted)
@@ -309,4 +312,72 @@ def test_a_part_that_would_read_the_store_sends_the_file_to_one_part(
     recorded = import_file(container.app, IdempotencyStore(container.db),
                            _write(tmp_path / "careless.jsonl", facts), parts=2)
     assert ran_alone == [len(facts)]
+    assert recorded == _events(roles.database_url, code) > len(facts)
+
+
+def test_a_refusal_in_a_forked_part_while_the_rows_are_written_records_nothing(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first part (this process) gets almost nothing and rows go in small chunks, so the
+    COPY is under way, with rows of both parts written, when the other part refuses a line:
+    the transaction is abandoned, keys included, and the line is named."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    monkeypatch.setattr(importplan, "FIRST_SHARE", 0.01)
+    monkeypatch.setattr(importplan, "CHUNK", 256)
+    copied: list[int] = []
+    copy_events = LedgerRecorder.copy_events
+
+    def counting(self: LedgerRecorder, rows: Any, **kwargs: Any) -> int:
+        def counted() -> Any:
+            for chunk in rows:
+                copied.append(len(chunk))
+                yield chunk
+        return copy_events(self, counted(), **kwargs)
+    monkeypatch.setattr(LedgerRecorder, "copy_events", counting)
+    code = territory_code()
+    facts = _story(code, 40)
+    over = next(i for i, f in enumerate(facts) if f.get("ref") == "m35")
+    facts.insert(over + 1, {"command": "match", "territory": code, "ref": "extra",
+                            "contribution_id": "c35", "request_id": "r35", "quantity": 1000})
+    with pytest.raises(BadLine, match="OverAllocationError") as refused:
+        import_file(container.app, IdempotencyStore(container.db),
+                    _write(tmp_path / "late.jsonl", facts), parts=2)
+    assert refused.value.number == over + 2
+    assert len(copied) > 10  # the rows were being written
+    assert _events(roles.database_url, code) == 0
+    assert container.keys.get(ref_id(code, "p0")) is None
+    del facts[over + 1]
+    recorded = import_file(container.app, IdempotencyStore(container.db),
+                           _write(tmp_path / "fine.jsonl", facts), parts=2)
+    assert recorded == _events(roles.database_url, code) > len(facts)
+
+
+def test_a_forked_part_that_would_read_the_store_while_the_rows_are_written(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first part holds only the shared lines and succeeds, so the COPY starts; the other
+    part lacks what its lines name: the COPY is abandoned and the file runs in one part."""
+    monkeypatch.setattr(importplan, "CHUNK", 256)
+
+    def careless(parsed: list[importplan.Parsed], parts: int) -> list[list[int]]:
+        shared = [i for i, (_, c, _) in enumerate(parsed) if type(c) in importplan.SHARED]
+        flow = [i for i in range(len(parsed)) if i not in set(shared)]
+        return [shared, sorted(shared + flow[1::2])]
+    monkeypatch.setattr(importplan, "plan", careless)
+    ran_here: list[int] = []
+    run_part = importplan.run_part
+
+    def counted(*args: Any, **kwargs: Any) -> importplan.Rows:
+        rows = run_part(*args, **kwargs)
+        ran_here.append(len(args[2]))
+        return rows
+    monkeypatch.setattr(importplan, "run_part", counted)
+    code = territory_code()
+    facts = _story(code, 20)
+    shared = sum(1 for f in facts if f["command"] in {
+        "register_territory", "define_theme", "define_programme", "register_actor",
+        "record_management_cost", "set_approval_policy"})
+    recorded = import_file(container.app, IdempotencyStore(container.db),
+                           _write(tmp_path / "careless2.jsonl", facts), parts=2)
+    assert ran_here == [shared, len(facts)]
     assert recorded == _events(roles.database_url, code) > len(facts)
