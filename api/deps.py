@@ -76,14 +76,21 @@ async def authenticate(request: Request, container: ContainerDep,
     """`identify`, answered from the process's key cache when it can (no query, no thread),
     else on the thread pool (a query, an OIDC key fetch)."""
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        token = credentials.credentials.strip()
-        if looks_like_key(token):  # only keys `identify` found are cached (never the dev token)
-            key = container.api_keys.cached(token)
-            if key is not None:
-                principal = key.principal()
-                request.state.principal = principal
-                return principal
+        principal = known_principal(container, credentials.credentials)
+        if principal is not None:
+            request.state.principal = principal
+            return principal
     return await run_in_threadpool(identify, request, container, credentials)
+
+
+def known_principal(container: Container, token: str) -> Principal | None:
+    """The principal of an API key this process already knows (only keys `identify` found
+    are kept, never the dev token); None: ask `identify`."""
+    token = token.strip()
+    if not looks_like_key(token):
+        return None
+    key = container.api_keys.cached(token)
+    return key.principal() if key is not None else None
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
@@ -93,13 +100,21 @@ async def check_territory(request: Request, principal: PrincipalDep) -> None:
     """A `{t}` that is no ISTAT code, or outside the principal's territories, names nothing:
     404 before it reaches any query."""
     code = request.path_params.get("t")
-    if code is not None and (not ISTAT_CODE.fullmatch(code) or not principal.sees(code)):
+    if code is not None and not territory_visible(principal, code):
         raise NotFound("territory", code)
+
+
+def territory_visible(principal: Principal, code: str) -> bool:
+    return bool(ISTAT_CODE.fullmatch(code)) and principal.sees(code)
 
 
 async def get_writes(container: ContainerDep, principal: PrincipalDep,
                idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None
                ) -> Writes:
+    return writes_for(container, principal, idempotency_key)
+
+
+def writes_for(container: Container, principal: Principal, idempotency_key: str | None) -> Writes:
     return Writes(IdempotencyStore(container.db), container.keys, idempotency_key, principal)
 
 

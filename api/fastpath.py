@@ -40,12 +40,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.writes import Writes
-from ledger.access import Principal
-from ledger.apikeys import looks_like_key
+from api.deps import known_principal, territory_visible, writes_for
 from ledger.container import Container
-from ledger.domain.territory import ISTAT_CODE
-from ledger.idempotency import IdempotencyStore
 
 MAX_BODY = 64 * 1024
 CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -133,8 +129,11 @@ class FastWrites:
             return None
         app = scope.get("app")
         container: Container | None = getattr(getattr(app, "state", None), "container", None)
-        principal = _principal(container, headers.get(b"authorization"))
-        if container is None or principal is None:
+        if container is None:
+            return None
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        principal = known_principal(container, token) if scheme.lower() == "bearer" else None
+        if principal is None:
             return None
         params: dict[str, Any] = {}
         for name, kind in plan.path_params.items():
@@ -145,8 +144,7 @@ class FastWrites:
                 params[name] = uuid.UUID(raw)
             else:
                 params[name] = raw
-        t = params["t"]
-        if not ISTAT_CODE.fullmatch(t) or not principal.sees(t):
+        if not territory_visible(principal, params["t"]):
             return None
         assert isinstance(app, FastAPI)
         idempotency_key = headers.get(b"idempotency-key")
@@ -161,10 +159,8 @@ class FastWrites:
             values: dict[str, Any] = {"container": container, "principal": principal,
                                       "request": request}
             if "writes" in plan.injected.values():
-                values["writes"] = Writes(
-                    IdempotencyStore(container.db), container.keys,
-                    idempotency_key.decode("latin-1") if idempotency_key is not None else None,
-                    principal)
+                values["writes"] = writes_for(container, principal, idempotency_key.decode(
+                    "latin-1") if idempotency_key is not None else None)
             kwargs = params | {plan.body_name: payload}
             kwargs |= {name: values[what] for name, what in plan.injected.items()}
             loop = asyncio.get_running_loop()
@@ -194,29 +190,18 @@ def _is_json(content_type: bytes | None) -> bool:
     return kind == b"application/json"
 
 
-def _principal(container: Container | None, authorization: bytes | None) -> Principal | None:
-    """The principal of a key this process already knows; None: FastAPI's path decides."""
-    if container is None or authorization is None:
-        return None
-    scheme, _, token = authorization.decode("latin-1").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not looks_like_key(token):
-        return None
-    key = container.api_keys.cached(token)
-    return key.principal() if key is not None else None
-
-
 async def _read_body(receive: Receive) -> tuple[bytes | None, Receive]:
-    """The whole body, and a receive that hands it over again (then the client's messages)."""
+    """The whole body (None if the client went away first), and a receive that hands it over
+    again, then the client's own messages."""
     chunks: list[bytes] = []
+    pending: list[Message] = []
     while True:
         message = await receive()
         if message["type"] != "http.request":  # http.disconnect
-            pending: list[Message] = [message]
+            pending.append(message)
             break
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            pending = []
             break
     body = b"".join(chunks)
     replayed = False
@@ -229,8 +214,7 @@ async def _read_body(receive: Receive) -> tuple[bytes | None, Receive]:
         if pending:
             return pending.pop(0)
         return await receive()
-    return (body if not [m for m in pending if m["type"] == "http.disconnect"] else None,
-            receive_again)
+    return (None if pending else body), receive_again
 
 
 async def _handled(app: FastAPI, request: Request, exc: Exception) -> Response:

@@ -28,7 +28,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -39,6 +38,8 @@ from consumers.relay_builder import (
     BuilderProcess,
     BuilderSpec,
     Built,
+    Chain,
+    Progress,
     Record,
     _is_default_json,
     _json_state,  # noqa: F401 - tests/unit/test_relay_decoding.py reads it from here
@@ -50,50 +51,19 @@ from ledger import checkpoints
 from ledger.checkpoints import CheckpointSigner, Signed
 from ledger.db import Database
 from ledger.records import CONTENT_TYPE, ChainLink
-from ledger.tiles import WIDTH, TreeAppender, load_partial_tiles, write_tiles
+from ledger.tiles import WIDTH, load_partial_tiles
 
 log = logging.getLogger(__name__)
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What one committed batch changed: chain links, tree tiles, the resume position."""
-
-    links: dict[str, ChainLink]
-    position: int
-    tiles: list[tuple[str, int, int, bytes]]
-
-    def save(self, db: Database, signer: CheckpointSigner | None = None) -> list[Signed]:
-        """One transaction: the tiles, the links, the position, and the checkpoints due."""
-        with db.transaction() as conn:
-            write_tiles(conn, self.tiles)
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO relay_chain (territory, seq, hash, position) VALUES (%s,%s,%s,%s)"
-                    " ON CONFLICT (territory) DO UPDATE SET seq = EXCLUDED.seq,"
-                    " hash = EXCLUDED.hash, position = EXCLUDED.position",
-                    [(t, link.seq, link.hash, self.position) for t, link in self.links.items()])
-            conn.execute("INSERT INTO relay_checkpoint (id, position) VALUES (1, %s) "
-                         "ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position",
-                         (self.position,))
-            if signer is None:
-                return []
-            signer.grown({t: link.seq for t, link in self.links.items()})
-            return signer.sign_due(conn)
-
-
-class ChainState:
-    """seq and hash of the last record per territory, and the territories' trees, as of
-    `position`."""
+class ChainState(Chain):
+    """The relay's chain (see Chain), kept in PostgreSQL."""
 
     def __init__(self, db: Database, links: dict[str, ChainLink] | None = None,
                  position: int = 0) -> None:
+        super().__init__(links or {}, position, self._load_tiles)
         self.db = db
-        self.links = links or {}
-        self.position = position
-        self.dirty: set[str] = set()
-        self.tree = TreeAppender(self._load_tiles)
 
     def _load_tiles(self, territory: str, size: int) -> dict[int, list[bytes]]:
         with self.db.transaction() as conn:
@@ -113,13 +83,6 @@ class ChainState:
             counts = {r["territory"]: r["n"] for r in conn.execute(
                 "SELECT territory, count(*) AS n FROM log_tiles WHERE level = 0 GROUP BY territory")}
         return all(counts.get(t, 0) == -(-link.seq // WIDTH) for t, link in self.links.items())
-
-    def take_changes(self) -> Progress:
-        """What changed since the last call: to save once their batch committed."""
-        changed = Progress({t: self.links[t] for t in self.dirty}, self.position,
-                           self.tree.take_writes())
-        self.dirty.clear()
-        return changed
 
     def save(self, signer: CheckpointSigner | None = None) -> list[Signed]:
         return self.take_changes().save(self.db, signer)
@@ -343,8 +306,7 @@ class Relay:
                         self.stopping.wait(idle_wait)
                         continue
                     in_flight = pool.submit(
-                        self._commit_and_save, self._send(built.records),
-                        Progress(built.links, built.position, built.tiles))
+                        self._commit_and_save, self._send(built.records), built.changes)
                 if in_flight is not None:
                     self._advance(self._settle(in_flight))
         except BaseException:

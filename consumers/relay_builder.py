@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 import psycopg
@@ -37,9 +37,11 @@ from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Transcoding
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
+from ledger.checkpoints import CheckpointSigner, Signed
+from ledger.db import Database
 from ledger.merkle import leaf_hash
 from ledger.records import _SAFE_INT, ISOFORMAT, ChainLink, encode_plain_record, encode_record
-from ledger.tiles import TreeAppender, load_partial_tiles
+from ledger.tiles import TreeAppender, load_partial_tiles, write_tiles
 
 # A stored event as the builder reads it: position, originator id, version, topic, state.
 Row = tuple[int, Any, int, str, bytes]
@@ -47,11 +49,50 @@ Record = tuple[str, bytes]  # territory (the Kafka key), the record's bytes (the
 TileRow = tuple[str, int, int, bytes]
 
 
-class Chain(Protocol):
+@dataclass(frozen=True)
+class Progress:
+    """What one committed batch changed: chain links, tree tiles, the resume position."""
+
     links: dict[str, ChainLink]
     position: int
-    dirty: set[str]
-    tree: TreeAppender
+    tiles: list[TileRow]
+
+    def save(self, db: Database, signer: CheckpointSigner | None = None) -> list[Signed]:
+        """One transaction: the tiles, the links, the position, and the checkpoints due."""
+        with db.transaction() as conn:
+            write_tiles(conn, self.tiles)
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO relay_chain (territory, seq, hash, position) VALUES (%s,%s,%s,%s)"
+                    " ON CONFLICT (territory) DO UPDATE SET seq = EXCLUDED.seq,"
+                    " hash = EXCLUDED.hash, position = EXCLUDED.position",
+                    [(t, link.seq, link.hash, self.position) for t, link in self.links.items()])
+            conn.execute("INSERT INTO relay_checkpoint (id, position) VALUES (1, %s) "
+                         "ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position",
+                         (self.position,))
+            if signer is None:
+                return []
+            signer.grown({t: link.seq for t, link in self.links.items()})
+            return signer.sign_due(conn)
+
+
+class Chain:
+    """seq and hash of the last record per territory, and the territories' trees, as of
+    `position`; `load(territory, size)` reads a tree's partial tiles."""
+
+    def __init__(self, links: dict[str, ChainLink], position: int,
+                 load: Callable[[str, int], dict[int, list[bytes]]]) -> None:
+        self.links = links
+        self.position = position
+        self.dirty: set[str] = set()
+        self.tree = TreeAppender(load)
+
+    def take_changes(self) -> Progress:
+        """What changed since the last call: to save once their batch committed."""
+        changed = Progress({t: self.links[t] for t in self.dirty}, self.position,
+                           self.tree.take_writes())
+        self.dirty.clear()
+        return changed
 
 
 def build_records(rows: Iterable[Row], chain: Chain, decode: Callable[[bytes], dict[str, Any]],
@@ -125,9 +166,7 @@ class Built:
     """One batch of a session: its records and what committing it changes."""
 
     records: list[Record]
-    links: dict[str, ChainLink]
-    position: int
-    tiles: list[TileRow]
+    changes: Progress
     seconds: dict[str, float]  # the child's time, by step
 
 
@@ -192,17 +231,6 @@ class BuilderProcess:
         self.conn.close()
 
 
-class _Chain:
-    """The chain of one session, in the child."""
-
-    def __init__(self, links: dict[str, ChainLink], position: int,
-                 load: Callable[[str, int], dict[int, list[bytes]]]) -> None:
-        self.links = links
-        self.position = position
-        self.dirty: set[str] = set()
-        self.tree = TreeAppender(load)
-
-
 def serve(conn: Connection, spec: BuilderSpec) -> None:
     """The child: answers requests until told to stop or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -211,7 +239,7 @@ def serve(conn: Connection, spec: BuilderSpec) -> None:
                 " FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
                 ).format(Identifier(spec.schema, spec.table))
     db: psycopg.Connection[Any] | None = None
-    chain: _Chain | None = None
+    chain: Chain | None = None
     session = 0
 
     def load(territory: str, size: int) -> dict[int, list[bytes]]:
@@ -228,7 +256,7 @@ def serve(conn: Connection, spec: BuilderSpec) -> None:
             return
         if kind == "start":
             _, session, links, position = message
-            chain = _Chain(links, position, load)
+            chain = Chain(links, position, load)
             continue
         if message[1] != session:
             continue
@@ -246,9 +274,7 @@ def serve(conn: Connection, spec: BuilderSpec) -> None:
                 conn.send(("batch", session, None))
                 continue
             records = build_records(rows, chain, decode, spec.fast)
-            built = Built(records, {t: chain.links[t] for t in chain.dirty}, chain.position,
-                          chain.tree.take_writes(), {})
-            chain.dirty.clear()
+            built = Built(records, chain.take_changes(), {})
             built.seconds = {"select (pg)": selected - started,
                              "build (decode, jcs, sha256, tree)": time.perf_counter() - selected,
                              "cpu (its process)": time.process_time() - cpu}

@@ -13,7 +13,7 @@ from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consumers.relay_builder import Row, _Chain, build_records
+from consumers.relay_builder import Chain, Row, build_records
 from ledger.records import ChainLink, encode_plain_record, encode_record
 
 TOPICS = ["ledger.domain.match:Match.Reserved", "ledger.domain.actor:Actor.Registered"]
@@ -26,8 +26,8 @@ def transcoder() -> JSONTranscoder:
     return t
 
 
-def chain() -> _Chain:
-    return _Chain({}, 0, lambda territory, size: {})
+def chain() -> Chain:
+    return Chain({}, 0, lambda territory, size: {})
 
 
 def built(rows: list[Row], fast: bool) -> Any:
