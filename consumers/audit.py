@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consumers.topic import committed_consumer, committed_messages, partitions_of
+from consumers.topic import committed_consumer, committed_messages, from_start
 from ledger.merkle import ProofError, leaf_hash, root_of, verify_consistency
 from ledger.notes import NoteError, Verifier, open_checkpoint
 from ledger.records import record_bytes, territory_of, verify_chain
@@ -141,10 +141,7 @@ class Watcher:
         """Read the checkpoint topic from its start; with `once`, stop at its current end."""
         consumer = committed_consumer(bootstrap)
         try:
-            parts = partitions_of(consumer, topic)
-            consumer.assign(parts)
-            consumer.seek_to_beginning()
-            ends = consumer.end_offsets(parts)
+            parts, ends = from_start(consumer, topic)
             while not stopping():
                 if once and all(consumer.position(tp) >= ends[tp] for tp in parts):
                     break

@@ -39,16 +39,23 @@ def partitions_of(consumer: KafkaConsumer, topic: str, timeout: float = 30.0
     return [TopicPartition(topic, p) for p in sorted(ids)]
 
 
+def from_start(consumer: KafkaConsumer, topic: str
+               ) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+    """Assign every partition of the topic at its beginning: the partitions and their end
+    offsets now."""
+    parts = partitions_of(consumer, topic)
+    consumer.assign(parts)
+    consumer.seek_to_beginning()
+    return parts, consumer.end_offsets(parts)
+
+
 def committed_messages(bootstrap: str, topic: str, max_records: int = 10000
                        ) -> Iterator[tuple[int, Any]]:
     """(partition, message) for every record committed on the topic now, partition by
     partition in offset order, read with read_committed up to the end offsets."""
     consumer = committed_consumer(bootstrap)
     try:
-        parts = partitions_of(consumer, topic)
-        consumer.assign(parts)
-        consumer.seek_to_beginning()
-        ends = consumer.end_offsets(parts)
+        parts, ends = from_start(consumer, topic)
         while any(consumer.position(tp) < ends[tp] for tp in parts):
             for tp, messages in consumer.poll(timeout_ms=1000, max_records=max_records).items():
                 for m in messages:
