@@ -38,7 +38,11 @@ def create_app(container: Container, *, refresh_metrics: bool = True,
     app = FastAPI(title="Generative welfare contribution ledger", version="1", lifespan=lifespan,
                   description="Contributions, requests, matches and fulfilments of a territory's "
                               "generative welfare programme, as an event-sourced ledger.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None,
+                  # No OpenTelemetry here (metrics are Prometheus', on /metrics): FastAPI's
+                  # own telemetry off, rather than asking on every request whether an OTel
+                  # provider was configured (about 2% of a write's CPU).
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.container = container
     problems.install(app)
     docs.install(app)

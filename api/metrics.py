@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 
 from fastapi import FastAPI
-from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import Instrumentator, metrics
 from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
 from starlette.requests import Request
 
@@ -45,7 +45,12 @@ class RouteNamedMetrics(PrometheusInstrumentatorMiddleware):
 
 def instrument(app: FastAPI) -> None:
     """HTTP request counts and latencies by route template and status, on /metrics."""
-    Instrumentator(excluded_handlers=["/metrics"]).instrument(app)
+    # The two metrics asked for, rather than the instrumentator's default five (its request
+    # and response size summaries and a second, finer latency histogram were a third of its
+    # cost on every request).
+    instrumentator = Instrumentator(excluded_handlers=["/metrics"])
+    instrumentator.add(metrics.requests(), metrics.latency())
+    instrumentator.instrument(app)
     for middleware in app.user_middleware:
         if middleware.cls is PrometheusInstrumentatorMiddleware:  # type: ignore[comparison-overlap]
             middleware.cls = RouteNamedMetrics

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -28,6 +29,15 @@ class Outcome:
     position: int
     subject_id: uuid.UUID | None = None
     personal_fields: tuple[str, ...] = field(default_factory=tuple)
+
+
+def route_of(request: Request) -> str:
+    """The method and `request.url.path` ("POST /v1/..."), the path read from the scope as
+    Starlette's URL reads it, without building the whole URL (its Host header parsing was
+    7% of a write's CPU)."""
+    path: str = request.scope["path"]
+    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return f"{request.method} {path}"
 
 
 def respond(body: dict[str, Any], position: int, status: int = 201) -> JSONResponse:

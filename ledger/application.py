@@ -213,9 +213,18 @@ class LedgerApplication(Application[uuid.UUID]):
                 self._decided.extend(aggregate.collect_events())
             return Written(made, 0, primary)
         extra = {"idempotency": (claim.scope, claim.key, made)} if claim else {}
-        recordings = self.save(primary, *others, **extra)
-        position = max(r.notification.id for r in recordings)
-        return Written(made, position, primary)
+        if self.repository.cache is not None or self.snapshots is not None:
+            recordings = self.save(primary, *others, **extra)
+            return Written(made, max(r.notification.id for r in recordings), primary)
+        # What Application.save does when there is no aggregate cache and no snapshotting,
+        # and _notify and notify do nothing (the ledger's case), without its generic
+        # collection of events (runtime Protocol checks, about 3% of a write's CPU).
+        to_stored = self.mapper.to_stored_event
+        stored = [to_stored(event) for aggregate in (primary, *others)
+                  for event in aggregate.collect_events()]
+        ids = self.recorder.insert_events(stored, **extra)
+        assert ids, "an application recorder returns the notification ids"
+        return Written(made, max(ids), primary)
 
     def _create(self, build: Callable[[], A], claim: Claim | None = None) -> Written:
         aggregate = build()

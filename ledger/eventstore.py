@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
-from psycopg import Connection, Cursor
+from eventsourcing.utils import retry
+from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 
@@ -16,56 +18,94 @@ from ledger.db import check_alive
 from ledger.eventrows import HEADER, TRAILER
 from ledger.groupcommit import GroupCommit
 
+# The events, in order, and the claims: each marked with the id of its command's last event.
+# A data-modifying WITH runs to completion whether or not the query reads it.
+WRITE = """
+WITH new AS (
+    INSERT INTO {table} (originator_id, originator_version, topic, state)
+    SELECT * FROM unnest(%b::uuid[], %b::bigint[], %s::text[], %b::bytea[])
+    RETURNING notification_id, originator_id, originator_version
+), claimed AS (
+    UPDATE idempotency AS i SET committed_id = c.resource,
+                                committed_position = new.notification_id
+    FROM unnest(%s::text[], %s::text[], %b::uuid[], %b::uuid[], %b::bigint[])
+         AS c(scope, key, resource, originator_id, originator_version)
+    JOIN new USING (originator_id, originator_version)
+    WHERE i.scope = c.scope AND i.key = c.key
+)
+SELECT notification_id FROM new ORDER BY notification_id
+"""
+
 
 class LedgerRecorder(PostgresApplicationRecorder):
     """Marks the Idempotency-Key of the command as committed in the same transaction as its
     events, so a retry after a crash knows the command took effect and where.
 
-    Why a private hook: eventsourcing passes ``save(**kwargs)`` through to the recorder, but
-    its public API offers no statement to run inside the insert transaction (process
-    recorders get ``tracking``, which records a notification position, not an arbitrary key).
-    Marking the key in a second transaction would reopen the crash window this closes, so
-    this overrides ``_fetch_ids_after_insert_events``, the last step that runs on the insert's
-    cursor; tests/e2e/test_idempotency_crash_window.py fails if a new version moves it.
-    The claim arrives explicitly as the ``idempotency`` keyword of ``Application.save``.
-
     Commands saved concurrently by one process are written together (ledger/groupcommit.py),
     each with its own ids and claim, in one transaction.
+
+    Why its own insert: eventsourcing inserts in two round trips (the table lock, NOTIFY and
+    INSERT, a sync to read the ids back; then COMMIT), and its public API offers no statement
+    to run inside the insert transaction, which marking the claim needs. Here one statement
+    inserts the events and marks each claim with the id of its command's last event (a
+    data-modifying WITH), so BEGIN, the lock, NOTIFY, that statement and COMMIT go to the
+    server in one pipeline, in one round trip: the table lock, which serialises every writer
+    of every process, is held for the server's work and the commit only, never while a
+    client thread waits for its turn to run. The claim arrives as the ``idempotency``
+    keyword of ``Application.save``. Same retries as eventsourcing's insert.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.group_commit = GroupCommit(self._insert_together, self._insert_alone)
+        self.write_statement = SQL(WRITE).format(
+            table=Identifier(self.datastore.schema, self.events_table_name))
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         return self.group_commit.submit(stored_events, **kwargs)
 
     def _insert_alone(self, stored_events: Sequence[StoredEvent],
-                      **kwargs: Any) -> Sequence[int] | None:
-        ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+                      idempotency: tuple[str, str, Any] | None = None,
+                      tracking: object = None) -> Sequence[int] | None:
+        if tracking is not None:  # eventsourcing's process applications; not the ledger's
+            raise NotImplementedError("the ledger's recorder does not record tracking")
+        if not stored_events:
+            return None
+        claims = [(*idempotency, len(stored_events) - 1)] if idempotency else []
+        ids: list[int] = self._write(stored_events, claims)
         return ids
 
     def _insert_together(self, stored_events: Sequence[StoredEvent],
                          claims: list[tuple[str, str, Any, int]]) -> Sequence[int]:
-        ids: Sequence[int] | None = super().insert_events(stored_events, claims=claims)
-        assert ids is not None
+        ids: list[int] = self._write(stored_events, claims)
         return ids
 
-    def _fetch_ids_after_insert_events(self, curs: Cursor[DictRow],
-                                       stored_events: Sequence[StoredEvent],
-                                       **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        claim = kwargs.get("idempotency")
-        claims = list(kwargs.get("claims") or ())
-        if claim and ids:
-            claims.append((*claim, len(ids) - 1))
-        if claims and ids:
-            curs.executemany("UPDATE idempotency SET committed_id = %s, committed_position = %s "
-                             "WHERE scope = %s AND key = %s",
-                             [(resource, ids[last], scope, key)
-                              for scope, key, resource, last in claims])
-        return ids
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _write(self, stored_events: Sequence[StoredEvent],
+               claims: list[tuple[str, str, Any, int]]) -> list[int]:
+        """The events and the claims (scope, key, resource id, index of the command's last
+        event) in one transaction and one round trip; the events' notification ids."""
+        lasts = [stored_events[last] for *_, last in claims]
+        params = ([e.originator_id for e in stored_events],
+                  [e.originator_version for e in stored_events],
+                  [e.topic for e in stored_events], [e.state for e in stored_events],
+                  [c[0] for c in claims], [c[1] for c in claims], [c[2] for c in claims],
+                  [e.originator_id for e in lasts], [e.originator_version for e in lasts])
+        with self.datastore.get_connection() as conn:
+            written = conn.cursor()
+            try:
+                with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
+                    self._lock_table(curs)
+                    self._notify_channel(curs)
+                    written.execute(self.write_statement, params, prepare=True)
+                return [row["notification_id"] for row in written.fetchall()]
+            except BaseException:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    conn.rollback()  # an explicit transaction the pipeline's error left open
+                raise
+            finally:
+                written.close()
 
     def copy_events(self, rows: Iterable[bytes],
                     idempotency: tuple[str, str, Any] | None = None,

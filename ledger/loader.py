@@ -24,6 +24,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, StoredEvent
 from eventsourcing.utils import retry
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 IMMUTABLE = (str, int, float, bytes, type(None), uuid.UUID, date, datetime, timedelta, Decimal,
@@ -106,16 +107,16 @@ class Loader:
             for i in kept:
                 self.kept.move_to_end(i)
         versions = [kept[i].version if i in kept else 0 for i in wanted]
-        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
             # Array literals written here (UUIDs and integers only): psycopg's list adapter
             # costs more than the rest of the statement.
             rows = cur.execute(self.query, ("{" + ",".join(i.hex for i in wanted) + "}",
                                             "{" + ",".join(map(str, versions)) + "}")).fetchall()
         newer: dict[uuid.UUID, list[StoredEvent]] = {}
-        for row in rows:
-            newer.setdefault(row["originator_id"], []).append(StoredEvent(
-                originator_id=row["originator_id"], originator_version=row["originator_version"],
-                topic=row["topic"], state=bytes(row["state"])))
+        for originator_id, version, topic, state in rows:  # tuples: no names to look up
+            newer.setdefault(originator_id, []).append(StoredEvent(
+                originator_id=originator_id, originator_version=version, topic=topic,
+                state=bytes(state)))
         out: dict[uuid.UUID, Any] = {}
         for i in wanted:
             base = kept.get(i)

@@ -30,7 +30,7 @@ from api.schemas import (
     ThemeCreate,
     Withdraw,
 )
-from api.writes import Outcome
+from api.writes import Outcome, route_of
 from ledger import commands as cmd
 from ledger.access import Principal
 from ledger.application import Claim, Written
@@ -67,7 +67,7 @@ def _write(c: Container, w: WritesDep, principal: Principal, request: Request, t
 
     def run(new_id: uuid.UUID, claim: Claim | None) -> Outcome:
         return show(c.app.handle(command, principal, new_id, claim))
-    return w.run(f"{request.method} {request.url.path}", body, run, show.recover)
+    return w.run(route_of(request), body, run, show.recover)
 
 
 def _plain(c: Container, w: WritesDep, principal: Principal, request: Request,
@@ -81,7 +81,7 @@ def _plain(c: Container, w: WritesDep, principal: Principal, request: Request,
 
     def recover(resource_id: uuid.UUID, position: int) -> Outcome:
         return Outcome(answer(resource_id), position)
-    return w.run(f"{request.method} {request.url.path}", body, run, recover)
+    return w.run(route_of(request), body, run, recover)
 
 
 @router.post("/territories", status_code=201, response_model=models.TerritoryCreated)

@@ -46,3 +46,7 @@ def test_metrics_count_http_requests_by_route_and_status(http: httpx.Client) -> 
     assert "/v1/territories" in handlers
     assert "/v1/territories/{t}/actors/{actor_id}" in handlers  # route templates, not paths
     assert any(dict(labels).get("status") == "4xx" for labels in counted)
+    timed = {dict(labels).get("handler"): dict(labels) for (name, labels), _ in samples.items()
+             if name == "http_request_duration_seconds_count"}
+    assert timed["/v1/territories"]["status"] == "2xx"
+    assert timed["/v1/territories"]["method"] == "POST"

@@ -142,7 +142,7 @@ def test_a_conflict_that_outlasts_the_retries_is_a_conflict(container: Container
         attempts.append(1)
         raise IntegrityError("another operator saved first")
 
-    monkeypatch.setattr(container.app, "save", always_beaten)
+    monkeypatch.setattr(container.app.recorder, "insert_events", always_beaten)
     with pytest.raises(ConcurrencyConflict):
         container.app.handle(MakeMatch(code, contribution, request_ids[0], EACH), ADMIN)
     assert len(attempts) > 1  # it did reload and retry before giving up
