@@ -10,31 +10,45 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.pq import TransactionStatus
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.db import check_alive
 from ledger.eventrows import HEADER, TRAILER
 from ledger.groupcommit import GroupCommit
 
-# The events, in order, and the claims: each marked with the id of its command's last event.
-# A data-modifying WITH runs to completion whether or not the query reads it.
-WRITE = """
-WITH new AS (
-    INSERT INTO {table} (originator_id, originator_version, topic, state)
-    SELECT * FROM unnest(%b::uuid[], %b::bigint[], %s::text[], %b::bytea[])
-    RETURNING notification_id, originator_id, originator_version
-), claimed AS (
-    UPDATE idempotency AS i SET committed_id = c.resource,
-                                committed_position = new.notification_id
-    FROM unnest(%s::text[], %s::text[], %b::uuid[], %b::uuid[], %b::bigint[])
-         AS c(scope, key, resource, originator_id, originator_version)
-    JOIN new USING (originator_id, originator_version)
-    WHERE i.scope = c.scope AND i.key = c.key
-)
-SELECT notification_id FROM new ORDER BY notification_id
+# One call writes a command's (or a group's) events and marks its claims: the table lock,
+# NOTIFY, the insert and the marks (each claim with the id of its command's last event; a
+# data-modifying WITH runs to completion whether or not the query reads it), in the one
+# transaction of one statement.
+WRITE_FUNCTION = """
+CREATE OR REPLACE FUNCTION {function}(
+    ids uuid[], versions bigint[], topics text[], states bytea[],
+    scopes text[], claim_keys text[], resources uuid[], last_ids uuid[], last_versions bigint[])
+RETURNS SETOF bigint LANGUAGE plpgsql AS $BODY$
+BEGIN
+    SET LOCAL lock_timeout = '{lock_timeout}s';
+    LOCK TABLE {table} IN EXCLUSIVE MODE;
+    NOTIFY {channel};
+    RETURN QUERY
+    WITH new AS (
+        INSERT INTO {table} (originator_id, originator_version, topic, state)
+        SELECT * FROM unnest(ids, versions, topics, states)
+        RETURNING notification_id, originator_id, originator_version
+    ), claimed AS (
+        UPDATE idempotency AS i SET committed_id = c.resource,
+                                    committed_position = new.notification_id
+        FROM unnest(scopes, claim_keys, resources, last_ids, last_versions)
+             AS c(scope, key, resource, originator_id, originator_version)
+        JOIN new USING (originator_id, originator_version)
+        WHERE i.scope = c.scope AND i.key = c.key
+    )
+    SELECT new.notification_id FROM new ORDER BY new.notification_id;
+END;
+$BODY$
 """
+WRITE = "SELECT * FROM {function}(%b, %b, %s, %b, %s, %s, %b, %b, %b)"
+WRITE_FUNCTION_NAME = "ledger_write_events"
 
 
 class LedgerRecorder(PostgresApplicationRecorder):
@@ -44,22 +58,29 @@ class LedgerRecorder(PostgresApplicationRecorder):
     Commands saved concurrently by one process are written together (ledger/groupcommit.py),
     each with its own ids and claim, in one transaction.
 
-    Why its own insert: eventsourcing inserts in two round trips (the table lock, NOTIFY and
-    INSERT, a sync to read the ids back; then COMMIT), and its public API offers no statement
-    to run inside the insert transaction, which marking the claim needs. Here one statement
-    inserts the events and marks each claim with the id of its command's last event (a
-    data-modifying WITH), so BEGIN, the lock, NOTIFY, that statement and COMMIT go to the
-    server in one pipeline, in one round trip: the table lock, which serialises every writer
-    of every process, is held for the server's work and the commit only, never while a
-    client thread waits for its turn to run. The claim arrives as the ``idempotency``
-    keyword of ``Application.save``. Same retries as eventsourcing's insert.
+    Why its own insert: eventsourcing inserts in five round trips in a transaction (the lock
+    timeout, the table lock, NOTIFY and INSERT, then COMMIT), the table lock, which
+    serialises every writer of every process, held all the while, and a thread that waits
+    for its turn to run Python (the GIL) between two of them keeps every other writer
+    waiting too; its public API also offers no statement to run inside the insert
+    transaction, which marking the claim needs. Here one call of a function created with
+    the tables (WRITE_FUNCTION) does all of it, marks included, in one statement, hence one
+    transaction and one round trip: the lock is held for the server's work and the commit
+    only. The claim arrives as the ``idempotency`` keyword of ``Application.save``. Same
+    retries as eventsourcing's insert.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.group_commit = GroupCommit(self._insert_together, self._insert_alone)
-        self.write_statement = SQL(WRITE).format(
-            table=Identifier(self.datastore.schema, self.events_table_name))
+        schema = self.datastore.schema
+        function = Identifier(schema, WRITE_FUNCTION_NAME)
+        # Created with eventsourcing's tables, by create_table (ledger.container takes turns).
+        self.sql_create_statements.append(SQL(WRITE_FUNCTION).format(
+            function=function, lock_timeout=self.datastore.lock_timeout,
+            table=Identifier(schema, self.events_table_name),
+            channel=Identifier(self.channel_name)))
+        self.write_statement = SQL(WRITE).format(function=function)
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
@@ -92,20 +113,11 @@ class LedgerRecorder(PostgresApplicationRecorder):
                   [e.topic for e in stored_events], [e.state for e in stored_events],
                   [c[0] for c in claims], [c[1] for c in claims], [c[2] for c in claims],
                   [e.originator_id for e in lasts], [e.originator_version for e in lasts])
-        with self.datastore.get_connection() as conn:
-            written = conn.cursor()
-            try:
-                with conn.pipeline(), conn.transaction(), conn.cursor() as curs:
-                    self._lock_table(curs)
-                    self._notify_channel(curs)
-                    written.execute(self.write_statement, params, prepare=True)
-                return [row["notification_id"] for row in written.fetchall()]
-            except BaseException:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    conn.rollback()  # an explicit transaction the pipeline's error left open
-                raise
-            finally:
-                written.close()
+        with self.datastore.get_connection() as conn, \
+                conn.cursor(row_factory=tuple_row) as curs:
+            assert conn.autocommit  # the statement is its own transaction
+            return [row[0] for row in curs.execute(self.write_statement, params,
+                                                   prepare=True).fetchall()]
 
     def copy_events(self, rows: Iterable[bytes],
                     idempotency: tuple[str, str, Any] | None = None,

@@ -9,7 +9,7 @@ import uuid
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
 from ledger import commands as cmd
 from ledger.application import Claim, Written
@@ -66,41 +66,41 @@ def test_concurrent_pledges_share_transactions_and_keep_their_own_results(
 
 def test_a_write_that_conflicts_records_nothing_and_marks_no_claim(container: Container) -> None:
     """The insert and the claims are one statement in one transaction: a uniqueness conflict
-    on any event leaves no event and no mark, and the connection is ready for the next write,
+    on any event leaves no event and no mark, and the recorder is ready for the next write,
     which marks each claim with the id of its own command's last event."""
-    recorder = container.app.recorder
+    app, recorder = container.app, container.app.recorder
     store = IdempotencyStore(container.db)
     code = territory_code()
-    taken, fresh, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    app.handle(cmd.RegisterTerritory(territory=code, name="Comune di Prova"), ADMIN)
+    made = [uuid.uuid4() for _ in range(3)]
+    decided = app.decide_each([(cmd.RegisterActor(territory=code, kind="ets",
+                                                  display_name=f"ETS {n}"), made[n])
+                               for n in range(3)], ADMIN)
+    first, second, third = [app.mapper.to_stored_event(e) for events in decided for e in events]
     keys = [f"conflict-{code}-{n}" for n in range(2)]
     for key in keys:
         assert store.claim("test", key, "fp") is None
 
-    def event(ident: uuid.UUID, version: int) -> StoredEvent:
-        return StoredEvent(ident, version, "tests:Conflict", b'{"n":1}')
-    (first_id,) = recorder._insert_alone([event(taken, 1)])  # noqa: SLF001
-    with pytest.raises(IntegrityError):
-        recorder._insert_together(  # noqa: SLF001
-            [event(fresh, 1), event(fresh, 2), event(taken, 1)],
-            [("test", keys[0], fresh, 1), ("test", keys[1], taken, 2)])
-
-    def stored(*ids: uuid.UUID) -> list[tuple[uuid.UUID, int, int]]:
+    def stored(*ids: uuid.UUID) -> list[tuple[uuid.UUID, int]]:
         with psycopg.connect(container.database_url) as conn:
-            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
-                f"SELECT originator_id, originator_version, notification_id FROM {EVENTS_TABLE}"  # noqa: S608
-                " WHERE originator_id = ANY(%s) ORDER BY notification_id", (list(ids),))]
+            return [(r[0], r[1]) for r in conn.execute(
+                f"SELECT originator_id, notification_id FROM {EVENTS_TABLE} "  # noqa: S608
+                "WHERE originator_id = ANY(%s) ORDER BY notification_id", (list(ids),))]
 
     def marks() -> list[tuple[object, object]]:
         with psycopg.connect(container.database_url) as conn:
-            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
+            return [(r[0], r[1]) for r in conn.execute(
                 "SELECT committed_id, committed_position FROM idempotency WHERE key = ANY(%s) "
                 "ORDER BY key", (keys,))]
-    assert stored(taken, fresh) == [(taken, 1, first_id)]
+    (first_id,) = recorder._insert_alone([first])  # type: ignore[attr-defined]  # noqa: SLF001
+    with pytest.raises(IntegrityError):
+        recorder._insert_together(  # type: ignore[attr-defined]  # noqa: SLF001
+            [second, third, first], [("test", keys[0], made[1], 0), ("test", keys[1], made[2], 1)])
+    assert stored(*made) == [(made[0], first_id)]
     assert marks() == [(None, None), (None, None)]
 
-    ids = recorder._insert_together(  # noqa: SLF001
-        [event(fresh, 1), event(fresh, 2), event(other, 1)],
-        [("test", keys[0], fresh, 1), ("test", keys[1], other, 2)])
-    assert len(ids) == 3 and list(ids) == sorted(ids) and ids[0] > first_id
-    assert stored(fresh, other) == [(fresh, 1, ids[0]), (fresh, 2, ids[1]), (other, 1, ids[2])]
-    assert marks() == [(fresh, ids[1]), (other, ids[2])]
+    ids = recorder._insert_together(  # type: ignore[attr-defined]  # noqa: SLF001
+        [second, third], [("test", keys[0], made[1], 0), ("test", keys[1], made[2], 1)])
+    assert len(ids) == 2 and ids[0] > first_id and ids[1] > ids[0]
+    assert stored(*made) == [(made[0], first_id), (made[1], ids[0]), (made[2], ids[1])]
+    assert marks() == [(made[1], ids[0]), (made[2], ids[1])]
