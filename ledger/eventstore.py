@@ -58,16 +58,16 @@ class LedgerRecorder(PostgresApplicationRecorder):
     Commands saved concurrently by one process are written together (ledger/groupcommit.py),
     each with its own ids and claim, in one transaction.
 
-    Why its own insert: eventsourcing inserts in five round trips in a transaction (the lock
-    timeout, the table lock, NOTIFY and INSERT, then COMMIT), the table lock, which
-    serialises every writer of every process, held all the while, and a thread that waits
-    for its turn to run Python (the GIL) between two of them keeps every other writer
-    waiting too; its public API also offers no statement to run inside the insert
-    transaction, which marking the claim needs. Here one call of a function created with
-    the tables (WRITE_FUNCTION) does all of it, marks included, in one statement, hence one
-    transaction and one round trip: the lock is held for the server's work and the commit
-    only. The claim arrives as the ``idempotency`` keyword of ``Application.save``. Same
-    retries as eventsourcing's insert.
+    Why its own insert: eventsourcing's insert waits for the server twice inside its
+    transaction (a pipeline sync after the INSERT to read the ids back, then the claim's
+    UPDATE and COMMIT), holding the table lock, which serialises every writer of every
+    process, all the while; a thread that then waits for its turn to run Python (the GIL)
+    keeps every other writer waiting too. Its public API also offers no statement to run
+    inside the insert transaction, which marking the claim needs. Here one call of a
+    function created with the tables (WRITE_FUNCTION) does all of it, marks included: one
+    statement, hence one transaction and one round trip, so the lock is held for the
+    server's work and the commit only. The claim arrives as the ``idempotency`` keyword of
+    ``Application.save``. Same retries as eventsourcing's insert.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
