@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import uuid
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.importer import IMPORT_NAMESPACE, ref_id, uuid5
+from ledger.importer import COMMANDS, IMPORT_NAMESPACE, BadLine, parse, ref_id, uuid5
 
 
 @given(st.text())
@@ -40,3 +42,22 @@ def test_a_ref_names_a_uuid_as_it_is_else_the_id_derived_from_territory_and_ref(
                 ref_id(territory, ref)
             return
     assert ref_id(territory, ref) == expected
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_parsed_command_is_the_one_its_init_makes(name: str) -> None:
+    """parse builds commands without their __init__: the same value, attributes in order."""
+    kind = COMMANDS[name]
+    for present in (set(), {f.name for f in dataclasses.fields(kind)}):
+        fact: dict[str, object] = {"command": name, "territory": "018182"}
+        for f in dataclasses.fields(kind):
+            if f.name != "territory" and (f.default is dataclasses.MISSING or f.name in present):
+                fact[f.name] = 7 if f.name != "required_for" else ["ets"]
+        command, _ = parse(3, orjson.dumps(fact))
+        values = {f.name: getattr(command, f.name) for f in dataclasses.fields(kind)}
+        expected = kind(**values)
+        assert type(command) is kind and command == expected and hash(command) == hash(expected)
+        assert list(vars(command).items()) == list(vars(expected).items())
+    if any(f.default is dataclasses.MISSING for f in dataclasses.fields(kind)[1:]):
+        with pytest.raises(BadLine, match=r"line 4: .*__init__\(\) missing"):
+            parse(4, orjson.dumps({"command": name, "territory": "018182"}))
