@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -46,8 +47,10 @@ def run_projector(url: str, bootstrap: str, topic: str, batch_size: int,
     schema = f"proj_bench_{time.time_ns() // 1000}"
     with db.transaction() as conn:
         store.create_schema(conn, schema)
+    # BENCH_PROJECTOR_APART=0: prepare batches in the projector's process (no child process).
     projector = Projector(db=db, bootstrap=bootstrap, topic=topic, group_id=f"bench-{topic}",
-                          schema=schema, batch_size=batch_size)
+                          schema=schema, batch_size=batch_size,
+                          prepare_apart=os.environ.get("BENCH_PROJECTOR_APART", "1") != "0")
     try:
         profiler.watch_projector(projector)
         # The polling thread derives each batch's rows and formats them as COPY text (the

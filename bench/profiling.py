@@ -98,6 +98,9 @@ class Profiler:
             self._wrap(cls, "add", f"{name}.add")
             self._wrap(cls, "flush", f"{name}.flush (pg)")
         self._wrap(projector, "_commit_group_offsets", "group offset commit")
+        if getattr(projector, "preparer", None) is not None:  # batches prepared in a child
+            self._wrap(projector.preparer, "receive", "wait for the preparer process")
+            self._builders.append(projector.preparer)
 
     @contextmanager
     def section(self, phase: str) -> Iterator[None]:
@@ -113,7 +116,8 @@ class Profiler:
                 profile.disable()
             self.walls[phase] = time.perf_counter() - started
             for relay in self._builders:  # not this process's time: shown apart
-                for step, secs in relay.builder_seconds.items():
+                child = getattr(relay, "builder_seconds", None)
+                for step, secs in (child if child is not None else relay.seconds).items():
                     self.seconds[phase][f"[builder process] {step}"] += secs
             self._builders.clear()
             self._phase = ""

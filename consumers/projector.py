@@ -9,6 +9,11 @@ assigned is sought to its tracking. Before a partition is taken away, the batch 
 finishes, and a batch is only applied to partitions still held, so the next owner starts
 where this one stopped. A pinned projector (replay, bench) or one without a group reads
 every partition by itself.
+
+Batches polled ahead (records polled are decoded by consumers.projector_fetch) are parsed
+and their rows prepared as COPY text in a child process (consumers.projector_prepare), which
+touches no database: this process polls, ships the prepared bytes and commits each batch
+with its tracking, as before.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from kafka import OffsetAndMetadata, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
+from consumers import projector_fetch
+from consumers.projector_prepare import Message, Preparer
 from consumers.topic import committed_consumer, partitions_of
 from ledger.db import Database
 from ledger.projections import store
@@ -46,13 +53,18 @@ PARTITION_LOCK = 7220
 # overlaps polling with writing (Python's default is 0.005).
 SWITCH_INTERVAL = 0.0002
 
+# Batches run() keeps polled and handed to the preparer process beyond the one being written.
+AHEAD = 2
+
 
 class Projector:
     def __init__(self, *, db: Database, bootstrap: str, topic: str, group_id: str | None,
                  schema: str | None = None, batch_size: int = 2000,
-                 session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000) -> None:
+                 session_timeout_ms: int = 10_000, heartbeat_interval_ms: int = 3_000,
+                 prepare_apart: bool = True) -> None:
         """schema=None follows the active generation; a name pins one (used by replay).
-        The timeouts say how soon the group notices an instance that died."""
+        The timeouts say how soon the group notices an instance that died. prepare_apart:
+        run() prepares batches in a child process (`Preparer`), else in its polling thread."""
         self.db = db
         self.topic = topic
         self.pinned = schema
@@ -65,8 +77,11 @@ class Projector:
                                            max_poll_records=batch_size,
                                            fetch_max_bytes=64 << 20,
                                            max_partition_fetch_bytes=16 << 20, **membership)
+        projector_fetch.install(self.consumer)
         self.partitions = partitions_of(self.consumer, topic)
         self.stopping = threading.Event()
+        # Started here, so that it is ready (its imports done) when run() begins.
+        self.preparer = Preparer() if prepare_apart else None
         self.schema = ""
         self.applied_total = 0
         self.owned: frozenset[int] = frozenset()
@@ -113,12 +128,16 @@ class Projector:
         if revoked:
             log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
 
-    def _poll(self, timeout_ms: int) -> list[Record]:
+    def _poll_messages(self, timeout_ms: int) -> list[Message]:
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        # Rows derived and formatted here, in the polling thread, while the batch before is
-        # being written: the applying thread then mostly waits on PostgreSQL.
-        return store.prepare([Record.parse(tp.partition, m.offset, m.value)
-                              for tp, messages in polled.items() for m in messages])
+        return [(tp.partition, m.offset, m.value)
+                for tp, messages in polled.items() for m in messages]
+
+    def _poll(self, timeout_ms: int) -> list[Record]:
+        # Rows derived and formatted here, before the batch is applied (run() has this done in
+        # the preparer process, while the batch before is being written).
+        messages = self._poll_messages(timeout_ms)
+        return store.prepare([Record.parse(p, o, v) for p, o, v in messages])
 
     def poll_once(self, timeout_ms: int = 200) -> int:
         """Poll one batch and apply it; every polled record is applied when this returns."""
@@ -128,19 +147,78 @@ class Projector:
         return self._finish(records, *self._apply_batch(records))
 
     def run(self, until: Callable[[], bool] | None = None) -> int:
-        """Poll and prepare the next batch while the previous one is written to PostgreSQL
-        (the database I/O releases the GIL), until stopped or until() holds with nothing in
-        flight.
+        """Poll and prepare the next batches while the previous one is written to PostgreSQL,
+        until stopped or until() holds with nothing in flight. The batches are parsed and
+        prepared in the preparer process (`consumers.projector_prepare`), else in the polling
+        thread (prepare_apart=False).
 
         The applying thread releases the GIL at every wait on the database socket, dozens of
-        times a batch, and must then win it back from the polling thread, which is busy
-        preparing: at Python's default switch interval (5 ms) that alone could more than
-        double the time a batch takes to write. So while this runs, a thread waiting for the
+        times a batch, and must then win it back from the polling thread: at Python's default
+        switch interval (5 ms) that alone could more than double the time a batch takes to
+        write when the polling thread prepares. So while this runs, a thread waiting for the
         GIL gets it within SWITCH_INTERVAL."""
         with _prompt_gil_handoff():
             return self._run(until)
 
     def _run(self, until: Callable[[], bool] | None) -> int:
+        if self.preparer is None:
+            return self._run_in_thread(until)
+        return self._run_apart(self.preparer, until)
+
+    def _run_apart(self, preparer: Preparer, until: Callable[[], bool] | None) -> int:
+        """Up to AHEAD polled batches are being prepared in the preparer process while the
+        apply thread writes the one before: this process polls, ships bytes and commits.
+        Everything polled is applied before this returns (or dropped, when a re-seek from
+        tracking makes it stale)."""
+        try:
+            return self._pipelined(preparer, until)
+        finally:
+            preparer.drop()  # (left waiting only by an error)
+            self._in_flight = None
+
+    def _pipelined(self, preparer: Preparer, until: Callable[[], bool] | None) -> int:
+        done = 0
+        pending: tuple[list[Record], Future[tuple[bool, int]]] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as pool:
+            while not self.stopping.is_set():
+                if pending is None and not preparer.waiting and until is not None and until():
+                    break
+                while len(preparer.waiting) < AHEAD:
+                    messages = self._poll_messages(
+                        0 if preparer.waiting else 50 if pending is not None else 200)
+                    if not messages:
+                        break
+                    preparer.submit(messages)
+                ready = preparer.receive() if preparer.waiting else None
+                written: tuple[list[Record], int] | None = None
+                if pending is not None:
+                    in_flight, future = pending
+                    pending = None
+                    stale, applied = future.result()
+                    if stale:  # re-sought from tracking: what was polled ahead is stale
+                        preparer.drop()
+                        self._finish(in_flight, stale, applied)
+                        continue
+                    written = (in_flight, applied)
+                if ready is not None:
+                    self._in_flight = pool.submit(self._apply_batch, ready)
+                    pending = (ready, self._in_flight)
+                if written is not None:  # its group offsets go while the next one is written
+                    done += self._finish(written[0], False, written[1])
+            if pending is not None:
+                stale, applied = pending[1].result()
+                done += self._finish(pending[0], stale, applied)
+                if stale:
+                    preparer.drop()
+            while preparer.waiting:  # stopped with batches polled ahead: applied, in order
+                ready = preparer.receive()
+                stale, applied = self._apply_batch(ready)
+                done += self._finish(ready, stale, applied)
+                if stale:
+                    preparer.drop()
+        return done
+
+    def _run_in_thread(self, until: Callable[[], bool] | None) -> int:
         done = 0
         pending: tuple[list[Record], Future[tuple[bool, int]]] | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as pool:
@@ -262,6 +340,8 @@ class Projector:
         """Leave the group (the others take our partitions at once), waiting at most 5 s for
         a coordinator that may be gone."""
         self.stopping.set()
+        if self.preparer is not None:
+            self.preparer.close()
         self.consumer.close(timeout_ms=5000)
 
 

@@ -30,11 +30,13 @@ class Record:
     A record whose fields do not convert is not valid, and is parked."""
 
     __slots__ = ("aggregate", "data", "derived", "name", "offset", "partition", "position",
-                 "raw", "seq", "stamp", "subject", "territory", "time", "type", "valid", "value")
+                 "raw", "seq", "stamp", "subject", "territory", "time", "type", "valid", "value",
+                 "whole")
 
     def __init__(self, partition: int, offset: int, raw: bytes, value: dict[str, Any]) -> None:
         self.partition, self.offset, self.raw, self.value = partition, offset, raw, value
         self.valid = False
+        self.whole = True
         # What each projection takes from it, when worked out ahead (store.prepare).
         self.derived: dict[str, Any] | None = None
         try:
@@ -57,6 +59,22 @@ class Record:
         self.stamp: str | datetime = (value["time"] if ISOFORMAT.fullmatch(value["time"])
                                       else self.time)
         self.valid = True
+
+    @classmethod
+    def header(cls, partition: int, offset: int, raw: bytes, valid: bool, territory: str,
+               position: int) -> Record:
+        """What applying a batch prepared elsewhere reads of a record (its tracking, its
+        positions): the record as `parse` found it, without its fields. `full()` parses it
+        should it be needed whole (a batch applied record by record, or derived again)."""
+        record = cls.__new__(cls)
+        record.partition, record.offset, record.raw, record.value = partition, offset, raw, {}
+        record.valid, record.territory, record.position = valid, territory, position
+        record.derived, record.whole = None, False
+        return record
+
+    def full(self) -> Record:
+        """The record with every field (itself, unless it is a `header`)."""
+        return self if self.whole else Record.parse(self.partition, self.offset, self.raw)
 
     @classmethod
     def parse(cls, partition: int, offset: int, raw: bytes) -> Record:

@@ -7,6 +7,8 @@ as its rows, so a redelivered or replayed record is skipped and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg
@@ -85,11 +87,52 @@ def start_offsets(conn: Conn, schema: str, partitions: Sequence[int]) -> dict[in
     return {p: min(done.get((name, p), 0) for name in PROJECTIONS) for p in partitions}
 
 
+@dataclass
+class Summary:
+    """What applying a batch reads of its records besides their rows: partitions, the first
+    and last offset of each partition's valid records, the last position of each territory
+    (with its partition) and of each partition."""
+
+    all_valid: bool
+    valid: int
+    partitions: set[int]
+    first: dict[int, int]
+    last: dict[int, int]
+    territories: dict[str, tuple[int, int]]
+    positions: dict[int, int]
+
+
+def summarize(records: Sequence[Record]) -> Summary:
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    territories: dict[str, tuple[int, int]] = {}
+    positions: dict[int, int] = {}
+    valid = 0
+    for r in records:
+        if not r.valid:
+            continue
+        valid += 1
+        partition, offset, position = r.partition, r.offset, r.position
+        if offset < first.get(partition, offset + 1):
+            first[partition] = offset
+        if offset > last.get(partition, -1):
+            last[partition] = offset
+        seen = territories.get(r.territory)
+        territories[r.territory] = (position if seen is None or position > seen[0]
+                                    else seen[0], partition)
+        if position > positions.get(partition, 0):
+            positions[partition] = position
+    return Summary(valid == len(records), valid, {r.partition for r in records}, first, last,
+                   territories, positions)
+
+
 class Prepared(list[Record]):
     """Records with what `prepare` worked out ahead for the usual case, every record new to
-    every projection: each projection's rows gathered and formatted as COPY text."""
+    every projection: each projection's rows gathered and formatted as COPY text, and the
+    records' summary."""
 
     batches: list[Batch] | None = None
+    summary: Summary | None = None
 
 
 def prepare(records: list[Record]) -> Prepared:
@@ -99,17 +142,53 @@ def prepare(records: list[Record]) -> Prepared:
     derives the batch again and deals with the error (parking the record)."""
     prepared = Prepared(records)
     valid = [r for r in prepared if r.valid]
+    prepared.summary = summarize(prepared)
     batches: list[Batch] = []
     try:
         for factory in PROJECTIONS.values():
             batch = factory()
             batch.extend(valid)
             batch.encode()
+            if isinstance(batch, ReportBatch) and batch.columns is not None:
+                batch.columns = {name: array_literal(values) if isinstance(values, list)
+                                 else values for name, values in batch.columns.items()}
             batches.append(batch)
     except Exception:  # noqa: BLE001 - apply derives it again and deals with the error
         return prepared
     prepared.batches = batches
     return prepared
+
+
+def array_literal(values: list[Any]) -> str:
+    """A PostgreSQL array literal of these values (each quoted, None as NULL): what psycopg
+    sends for a list, written ahead so that the thread holding the transaction does not. The
+    statement casts it to the array type it means (`%(x)s::uuid[]`)."""
+    out = []
+    for value in values:
+        if value is None:
+            out.append("NULL")
+            continue
+        text = (value if isinstance(value, str) else value.isoformat()
+                if isinstance(value, datetime) else str(value))
+        if "\x00" in text:  # (what psycopg refuses too; the batch is then derived again)
+            raise ValueError("PostgreSQL text cannot hold NUL characters")
+        if "\\" in text or '"' in text:
+            text = text.replace("\\", "\\\\").replace('"', '\\"')
+        out.append(f'"{text}"')
+    return "{" + ",".join(out) + "}"
+
+
+def shippable(batches: list[Batch]) -> list[Batch]:
+    """The prepared batches with only what `flush` still reads, to hand them to another
+    process: rows gathered as Python values are dropped once they are formatted as COPY text."""
+    for batch in batches:
+        if isinstance(batch, AuditBatch) and batch.encoded is not None:
+            batch.rows = []
+        elif isinstance(batch, ItemBatch) and batch.encoded is not None:
+            batch.inserts = {}
+        elif isinstance(batch, HistoryBatch) and batch.encoded is not None:
+            batch.known = {}  # (what is left to write names items the batch did not create)
+    return batches
 
 
 SAVEPOINT, ROLLBACK = "SAVEPOINT projection_rows", "ROLLBACK TO SAVEPOINT projection_rows"
@@ -124,12 +203,14 @@ def apply(conn: Conn, schema: str, records: Sequence[Record], *,
     Records that come `Prepared` are written as prepared when no projection has seen any.
     `lock_class`: first take the advisory lock (lock_class, hashtext('schema/partition')) of
     each partition of the batch, in the same round trip as reading tracking."""
-    all_valid = all(r.valid for r in records)
+    summary = records.summary if isinstance(records, Prepared) else None
+    if summary is None:
+        summary = summarize(records)
+    all_valid = summary.all_valid
     with conn.pipeline(), conn.cursor() as cur:
         if lock_class is not None:
             cur.executemany("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
-                            [(lock_class, f"{schema}/{p}")
-                             for p in sorted({r.partition for r in records})])
+                            [(lock_class, f"{schema}/{p}") for p in sorted(summary.partitions)])
         read = conn.execute(sql.SQL("SELECT projection, partition, next_offset FROM {}.tracking")
                             .format(sql.Identifier(schema)))
         if all_valid:
@@ -141,12 +222,7 @@ def apply(conn: Conn, schema: str, records: Sequence[Record], *,
                                                for n in PROJECTIONS):
                 park(conn, schema, r, "not a ledger event record")
         conn.execute(SAVEPOINT)
-    valid = [r for r in records if r.valid]
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for r in valid:
-        first[r.partition] = min(first.get(r.partition, r.offset), r.offset)
-        last[r.partition] = max(last.get(r.partition, r.offset), r.offset)
+    first, last = summary.first, summary.last
     fresh = {name: all(done.get((name, p), 0) <= offset for p, offset in first.items())
              for name in PROJECTIONS}
     new_tracking: dict[tuple[str, int], int] = {}
@@ -154,19 +230,21 @@ def apply(conn: Conn, schema: str, records: Sequence[Record], *,
     # (Prepared COPY text is UTF-8, what a connection to a UTF8 database sends.)
     if prepared is not None and all(fresh.values()) and conn.info.encoding == "utf-8":
         batches = prepared
-        applied = len(valid) * len(PROJECTIONS)
+        applied = summary.valid * len(PROJECTIONS)
         new_tracking = {(name, p): offset + 1 for name in PROJECTIONS
                         for p, offset in last.items()}
     else:
         applied = 0
         batches = []
+        # (Records prepared elsewhere come as headers: parsed again to be derived here.)
+        whole = [r.full() for r in records if r.valid]
         for name, factory in PROJECTIONS.items():
             batch = factory()
             if fresh[name]:
-                todo = valid  # the usual case: nothing of the batch seen yet
+                todo = whole  # the usual case: nothing of the batch seen yet
                 new_tracking.update({(name, p): offset + 1 for p, offset in last.items()})
             else:
-                todo = [r for r in valid if r.offset >= done.get((name, r.partition), 0)]
+                todo = [r for r in whole if r.offset >= done.get((name, r.partition), 0)]
                 for r in todo:
                     new_tracking[(name, r.partition)] = max(
                         new_tracking.get((name, r.partition), 0), r.offset + 1)
@@ -185,22 +263,16 @@ def apply(conn: Conn, schema: str, records: Sequence[Record], *,
             conn.execute(ROLLBACK)
             for batch in batches:
                 batch.flush(cur, schema, rows_may_exist=True)
-    _advance(conn, schema, valid, new_tracking)
+    _advance(conn, schema, summary, new_tracking)
     return applied
 
 
-def _advance(conn: Conn, schema: str, records: Sequence[Record],
+def _advance(conn: Conn, schema: str, summary: Summary,
              new_tracking: dict[tuple[str, int], int]) -> None:
     """Move tracking and the positions that min_position reads, in the caller's transaction
     (three statements, one round trip)."""
     s = sql.Identifier(schema)
-    territories: dict[str, tuple[int, int]] = {}
-    partitions: dict[int, int] = {}
-    for r in records:
-        if r.valid:
-            seen = territories.get(r.territory, (0, r.partition))[0]
-            territories[r.territory] = (max(seen, r.position), r.partition)
-            partitions[r.partition] = max(partitions.get(r.partition, 0), r.position)
+    territories, partitions = summary.territories, summary.positions
     with conn.pipeline(), conn.cursor() as cur:
         cur.executemany(sql.SQL(
             "INSERT INTO {}.tracking (projection, partition, next_offset) VALUES (%s,%s,%s) "
@@ -230,5 +302,5 @@ def park(conn: Conn, schema: str, record: Record, error: str) -> None:
         "VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING").format(sql.Identifier(schema)),
         (record.partition, record.offset, error[:2000],
          record.raw.decode("utf-8", "replace").replace("\x00", "")))
-    _advance(conn, schema, [record],
+    _advance(conn, schema, summarize([record]),
              {(name, record.partition): record.offset + 1 for name in PROJECTIONS})

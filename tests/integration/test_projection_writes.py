@@ -70,3 +70,26 @@ def test_a_batch_over_rows_already_there_changes_nothing(container: Container) -
     assert _counts(container, schema) == first
     assert [row["occurred_at"] for row in stored] == [AT, AT]
     assert [row["record"].encode() for row in stored] == [r.raw for r in records]
+
+
+def test_array_literals_read_back_as_the_values(container: Container) -> None:
+    """store.array_literal (the deliveries' columns, written ahead of the transaction) reads
+    back in PostgreSQL as the values psycopg sends for the same list."""
+    texts = ['plain', 'a "quoted" word', "back\\slash", "{braces},commas", "NULL", "",
+             "tab\tnew\nline", "città €", None, " spaced "]
+    # (a record's time as its text or as a datetime, mixed in one batch: psycopg refuses such
+    # a list; the literal does not)
+    stamps = [AT, "2026-03-01T08:15:30.250000+00:00", None]
+    numbers = [0, -5, 2**40, None]
+    with container.db.transaction() as conn:
+        for values, same, cast in ((texts, texts, "text[]"), (stamps, [AT, AT, None],
+                                                              "timestamptz[]"),
+                                   (numbers, numbers, "bigint[]"),
+                                   ([str(uuid.UUID(int=7)), None], [uuid.UUID(int=7), None],
+                                    "uuid[]")):
+            query = sql.SQL("SELECT %s::{t} AS ours, %s::{t} AS theirs").format(t=sql.SQL(cast))
+            row = conn.execute(query, (store.array_literal(values), same)).fetchone()
+            assert row is not None and row["ours"] == row["theirs"], cast
+            assert len(row["ours"]) == len(values)
+    with pytest.raises(ValueError, match="NUL"):
+        store.array_literal(["nul\x00byte"])

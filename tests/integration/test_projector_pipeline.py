@@ -6,6 +6,8 @@ prepared batch that meets records already applied (overlap, lost tracking) write
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 import uuid
@@ -16,6 +18,7 @@ from psycopg import sql
 
 from bench.workload import Generator
 from consumers.projector import PARTITION_LOCK, Projector
+from consumers.projector_prepare import Preparer, prepare_here
 from consumers.topic import committed_messages
 from infra.stack import Services
 from ledger.db import Database
@@ -56,6 +59,36 @@ class Crashing(Projector):
         if self.where == "before group offsets" and self.commits == self.at:
             raise Crash
         super()._commit_group_offsets(records)
+
+
+class Orphaned(Crashing):
+    """A projector whose preparer process is killed while its n-th batch is applied."""
+
+    def _apply(self, records: list[Record]) -> tuple[bool, int]:
+        if self.batches + 1 == self.at and self.preparer is not None:
+            os.kill(self.preparer.process.pid, signal.SIGKILL)
+        return super()._apply(records)
+
+
+def _shipped(prepared: store.Prepared) -> list[Any]:
+    """What applying a prepared batch reads: each record's header, their summary and, of each
+    projection's batch, what store.shippable leaves of it, with COPY text as bytes and records
+    by offset."""
+    assert prepared.batches is not None
+    out: list[Any] = [[(r.partition, r.offset, r.valid, r.territory, r.position)
+                       for r in prepared], prepared.summary]
+    for batch in store.shippable(prepared.batches):
+        state = {}
+        for name, value in sorted(vars(batch).items()):
+            if hasattr(value, "data"):
+                value = bytes(value.data)
+            elif isinstance(value, dict) and any(hasattr(v, "data") for v in value.values()):
+                value = {k: bytes(v.data) for k, v in value.items()}
+            elif name == "records":
+                value = [(r.partition, r.offset, payload) for r, payload in value]
+            state[name] = value
+        out.append(state)
+    return out
 
 
 def _topic_records(iso: Isolated, expected: int) -> list[Record]:
@@ -170,3 +203,33 @@ def test_crashes_and_overlaps_lose_and_duplicate_nothing(settings: Settings,
             assert store.apply(conn, overlap, store.prepare(records[:500])) == (
                 500 * len(store.PROJECTIONS))
         assert _differences(db, reference, overlap, skip=("tracking",)) == {}
+
+        # The preparer process hands back what preparing here gives, in the order submitted;
+        # a drop() discards what was submitted before it.
+        messages = [(r.partition, r.offset, r.raw) for r in records]
+        preparer = Preparer()
+        try:
+            preparer.submit(messages[900:1000])
+            preparer.drop()
+            parts = [messages[:450], messages[450:900], messages[1300:1700]]
+            for part in parts:
+                preparer.submit(part)
+            for part in parts:
+                assert _shipped(preparer.receive()) == _shipped(prepare_here(part))
+            assert preparer.locally == 0 and not preparer.waiting
+        finally:
+            preparer.close()
+
+        # Its process killed mid-run: the batches it held are prepared here, a new one takes
+        # the next ones, and the tables come out the same.
+        orphaned_schema = _new_schema(db)
+        orphaned = Orphaned(iso, orphaned_schema, at=3, where="nowhere")
+        try:
+            first_child = orphaned.preparer.process if orphaned.preparer else None
+            orphaned.catch_up()
+            assert orphaned.preparer is not None and orphaned.preparer.locally >= 1
+            assert orphaned.preparer.process is not first_child  # a new one was started
+            assert orphaned.prepared == orphaned.batches
+        finally:
+            orphaned.close()
+        assert _differences(db, reference, orphaned_schema) == {}
