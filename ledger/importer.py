@@ -16,9 +16,12 @@ parallel processes where the file allows it (ledger/importplan.py); the events b
 of a binary COPY (ledger/eventrows.py), written in one transaction under the event store's
 own table lock (`LedgerRecorder.copy_events`) with the keys of the people the file registers
 and the claim; the COPY starts once the first part ran, while the others finish. The
-garbage collector is off meanwhile. Parsing builds each command without its dataclass
-__init__ (`_command`), and the aggregates make their events without eventsourcing's generic
-steps (ledger/domain/base.py): the same values, attributes and stored bytes.
+garbage collector is off meanwhile. Before the parts fork, this process only scans the lines
+(`scan`: JSON, command, territory, ref, and every check that names a bad line, so that a
+malformed line is named before anything runs); each part makes the commands of its own lines
+(`build`: the refs read as ids, each command without its dataclass __init__, `_command`),
+and the aggregates make their events without eventsourcing's generic steps
+(ledger/domain/base.py): the same values, attributes and stored bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,9 +47,10 @@ from ledger.application import Claim, LedgerApplication
 from ledger.domain import Territory
 from ledger.eventstore import EVENTS_TABLE, LedgerRecorder
 from ledger.idempotency import IdempotencyStore
-from ledger.importplan import IMPORTER, REFERENCES, ImportKeys, Parsed
+from ledger.importplan import IMPORTER, REFERENCES, ImportKeys, Line
 
-__all__ = ["COMMANDS", "IMPORTER", "BadLine", "import_file", "parse", "read", "ref_id"]
+__all__ = ["COMMANDS", "IMPORTER", "BadLine", "build", "import_file", "parse", "read", "ref_id",
+           "scan"]
 
 IMPORT_NAMESPACE = uuid.UUID("2f7a3c1e-9b4d-4e6a-8c2f-5d1e7b9a3c40")
 UUID_LENGTHS = frozenset({32, 36, 38, 45})  # hex, hyphens, {braces}, urn:uuid:
@@ -103,6 +108,7 @@ _RFC_4122_VERSION_5 = (0x8000 << 48) | (5 << 76)
 _NAMESPACE_SHA1 = hashlib.sha1(IMPORT_NAMESPACE.bytes, usedforsecurity=False)
 _UNKNOWN = uuid.SafeUUID.unknown
 _set = object.__setattr__
+_line = tuple.__new__  # a Line without NamedTuple's __new__, a Python function
 _new = object.__new__
 
 
@@ -119,7 +125,10 @@ def uuid5(name: str) -> uuid.UUID:
     return made
 
 
-def parse(number: int, line: str | bytes) -> tuple[cmd.Command, uuid.UUID | None]:
+def scan(number: int, line: str | bytes) -> Line:
+    """What the plan needs of a line (its command, territory, ref and fields as read), and
+    every check of the line that `parse` makes, with its BadLine: a file's bad line is named
+    before anything runs. The command itself is made by `build`, in the part that runs it."""
     try:
         fact = orjson.loads(line)
     except orjson.JSONDecodeError as err:
@@ -137,7 +146,29 @@ def parse(number: int, line: str | bytes) -> tuple[cmd.Command, uuid.UUID | None
     if not fields.issuperset(fact):
         raise BadLine(number, f"unknown fields for {name}: {', '.join(sorted(set(fact) - fields))}"
                               f" (allowed: {', '.join(f.name for f in dataclasses.fields(kind))})")
-    for key in REFERENCES[kind].intersection(fact):
+    if ref is not None:
+        ref = str(ref)
+        # The keys of the people a file registers are made before any part runs.
+        new_id = ref_id(territory, ref) if kind is cmd.RegisterActor else None
+    else:  # named here, not by the write service, so that every part of the import uses one id
+        new_id = uuid.uuid4() if kind in NAMED else None
+    made = TEMPLATES[kind]
+    if made is None or not fact.keys() >= made[1]:  # __init__ decides, as `kind(**fact)` would
+        try:
+            command = kind(**_make(kind, fact, territory))
+        except TypeError as err:
+            raise BadLine(number, f"{name}: {err}") from None
+        return _line(Line, (number, kind, territory, fact, ref, new_id, command))
+    return _line(Line, (number, kind, territory, fact, ref, new_id, None))
+
+
+def _make(kind: type[cmd.Command], fact: dict[str, Any], territory: str) -> dict[str, Any]:
+    """The fields of a line's command: its refs read as ids (in a copy: the line is kept)."""
+    references = REFERENCES[kind].intersection(fact)
+    if not references and type(fact.get("required_for")) is not list:
+        return fact
+    fact = fact.copy()
+    for key in references:
         value = fact[key]
         if isinstance(value, str):
             fact[key] = ref_id(territory, value)
@@ -145,25 +176,36 @@ def parse(number: int, line: str | bytes) -> tuple[cmd.Command, uuid.UUID | None
             fact[key] = tuple(ref_id(territory, str(v)) for v in value)
     if isinstance(fact.get("required_for"), list):
         fact["required_for"] = tuple(fact["required_for"])
-    try:
-        command = _command(kind, fact)
-    except TypeError as err:
-        raise BadLine(number, f"{name}: {err}") from None
-    if ref is not None:
-        return command, ref_id(territory, str(ref))
-    # Named here, not by the write service, so that every part of the import uses one id.
-    return command, (uuid.uuid4() if kind in NAMED else None)
+    return fact
+
+
+def build(line: Line) -> tuple[cmd.Command, uuid.UUID | None]:
+    """A scanned line's command and the id it names (see `parse`)."""
+    command = line.command
+    if command is None:
+        command = _command(line.kind, _make(line.kind, line.fact, line.territory))
+    return command, new_id(line)
+
+
+def new_id(line: Line) -> uuid.UUID | None:
+    if line.new_id is not None or line.ref is None:
+        return line.new_id
+    return ref_id(line.territory, line.ref)
+
+
+def parse(number: int, line: str | bytes) -> tuple[cmd.Command, uuid.UUID | None]:
+    """The command of a line and the id it names: its ref's, a new one if it names what it
+    makes without a ref, else None. Raises BadLine for a line that cannot be a command."""
+    return build(scan(number, line))
 
 
 def _command(kind: type[cmd.Command], fact: dict[str, Any]) -> cmd.Command:
-    """`kind(**fact)` for fields that are all the kind's: the same frozen dataclass, its
-    attributes set in field order, without its __init__ setting each one (a fifth of the
-    parsing); a missing field is left to __init__, to fail as it fails."""
+    """`kind(**fact)` for fields that are all the kind's, none missing (checked by `scan`):
+    the same frozen dataclass, its attributes set in field order, without its __init__
+    setting each one (a fifth of the parsing)."""
     made = TEMPLATES[kind]
-    if made is None or not fact.keys() >= made[1]:
-        return kind(**fact)
-    template = made[0]
-    values = template.copy()
+    assert made is not None
+    values = made[0].copy()
     values.update(fact)
     command = _new(kind)
     _set(command, "__dict__", values)
@@ -172,9 +214,13 @@ def _command(kind: type[cmd.Command], fact: dict[str, Any]) -> cmd.Command:
 
 def read(path: Path) -> Iterator[tuple[int, bytes]]:
     with path.open("rb") as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                yield number, line
+        yield from _numbered(lines)
+
+
+def _numbered(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, line
 
 
 def import_file(app: LedgerApplication, store: IdempotencyStore, path: Path,
@@ -208,8 +254,9 @@ def _no_collection() -> Iterator[None]:
 def _import_file(app: LedgerApplication, store: IdempotencyStore, path: Path,
                  progress: Callable[[int], None] | None,
                  recording: Callable[[int], None] | None, parts: int | None) -> int | None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    parsed = [(number, *parse(number, line)) for number, line in read(path)]
+    data = path.read_bytes()  # read once: hashed, then its lines as `read` gives them
+    digest = hashlib.sha256(data).hexdigest()
+    lines = [scan(number, line) for number, line in _numbered(io.BytesIO(data))]
     earlier = store.claim("import", digest, digest)
     if earlier is not None:
         if earlier.completed or earlier.committed_id is not None:
@@ -217,7 +264,7 @@ def _import_file(app: LedgerApplication, store: IdempotencyStore, path: Path,
         if not (earlier.stale and store.take_over("import", digest)):
             raise BadLine(0, "this file is being imported by another process right now")
     try:
-        events = _import(app, parsed, Claim("import", digest), progress, recording, parts)
+        events = _import(app, lines, Claim("import", digest), progress, recording, parts)
     except BaseException:
         store.release("import", digest)
         raise
@@ -225,11 +272,11 @@ def _import_file(app: LedgerApplication, store: IdempotencyStore, path: Path,
     return events
 
 
-def _import(app: LedgerApplication, parsed: list[Parsed], claim: Claim,
+def _import(app: LedgerApplication, parsed: list[Line], claim: Claim,
             progress: Callable[[int], None] | None, recording: Callable[[int], None] | None,
             parts: int | None) -> int:
-    keys = ImportKeys(app.keys, {new_id for _, command, new_id in parsed
-                                 if isinstance(command, cmd.RegisterActor) and new_id})
+    keys = ImportKeys(app.keys, {line.new_id for line in parsed
+                                 if line.kind is cmd.RegisterActor and line.new_id})
     recorder = app.recorder
     assert isinstance(recorder, LedgerRecorder)
 
@@ -246,35 +293,34 @@ def _import(app: LedgerApplication, parsed: list[Parsed], claim: Claim,
         def ready(events: int) -> None:  # every line ran: nothing refused
             first_taken = taken.result()
             if first_taken:
-                raise BadLine(parsed[first_taken[0]][0],
+                raise BadLine(parsed[first_taken[0]].number,
                               f"AlreadyExists: {first_taken[1]} exists already")
             if recording:
                 recording(events)
         try:
-            return importplan.run(app, parsed, keys, progress, parts, write, ready)
+            return importplan.run(app, parsed, build, keys, progress, parts, write, ready)
         except importplan.Refused as refused:
             first_taken = taken.result()
-            if first_taken and parsed[first_taken[0]][0] < refused.number:
-                raise BadLine(parsed[first_taken[0]][0],
+            if first_taken and parsed[first_taken[0]].number < refused.number:
+                raise BadLine(parsed[first_taken[0]].number,
                               f"AlreadyExists: {first_taken[1]} exists already") from None
             raise BadLine(refused.number, refused.reason) from refused.__cause__
         except psycopg.errors.UniqueViolation as err:
             first_taken = taken.result()
             if first_taken:  # met by the COPY before every line ran
-                raise BadLine(parsed[first_taken[0]][0],
+                raise BadLine(parsed[first_taken[0]].number,
                               f"AlreadyExists: {first_taken[1]} exists already") from None
             # written by someone else meanwhile
             raise BadLine(0, f"AlreadyExists: {err.diag.message_detail or err}") from err
 
 
-def _created(line: Parsed) -> uuid.UUID | None:
-    _, command, new_id = line
-    if isinstance(command, cmd.RegisterTerritory):
-        return Territory.id_for(command.territory)
-    return new_id if type(command) in CREATES else None
+def _created(line: Line) -> uuid.UUID | None:
+    if line.kind is cmd.RegisterTerritory:
+        return Territory.id_for(line.territory)
+    return new_id(line) if line.kind in CREATES else None
 
 
-def _taken(app: LedgerApplication, parsed: list[Parsed]) -> tuple[int, uuid.UUID] | None:
+def _taken(app: LedgerApplication, parsed: list[Line]) -> tuple[int, uuid.UUID] | None:
     """The first line that creates an aggregate that exists already, in the event store or
     from an earlier line (the API refuses it as AlreadyExists): its index and the id."""
     made: dict[uuid.UUID, int] = {}

@@ -7,8 +7,10 @@ fulfilments) is written by the other commands, each touching a few aggregates th
 itself links (a match links an offer and a need, a fulfilment its match). Flow commands thus
 fall into independent groups, the connected components of those links.
 
-A file is cut into parts, one per CPU: each part runs every shared command and the commands
-of its groups, all in file order, so each command sees exactly what a run of the whole file
+A file is cut into parts, one per CPU, from its lines as scanned (`Line`: the plan tells
+aggregates apart by their refs), before any command is made: each part makes the commands
+of its own lines (`Build`) and runs every shared command and the commands of its groups,
+all in file order, so each command sees exactly what a run of the whole file
 in order would show it. Only the first part keeps the shared commands' events. The first
 part runs in this process, with a smaller share of the groups (FIRST_SHARE), the others in
 forked ones, which send their rows as they go. Once its own part ran, this process writes
@@ -31,7 +33,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NoReturn, get_args, get_type_hints
+from typing import Any, Final, NamedTuple, NoReturn, get_args, get_type_hints
 
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -73,7 +75,23 @@ CHUNK = 1 << 20  # bytes of rows per write to the COPY, and per message from a f
 FIRST_SHARE = 0.75
 FORK: Final = "fork"  # the parts share what the parent parsed and holds, without copying it
 
-Parsed = tuple[int, cmd.Command, uuid.UUID | None]
+
+
+class Line(NamedTuple):
+    """A line of the file as scanned before the parts run (ledger.importer.scan): enough to
+    plan; the part that runs it makes its command (`Build`)."""
+
+    number: int
+    kind: type[cmd.Command]
+    territory: str
+    fact: dict[str, Any]  # its fields as read, without "command" and "ref": never changed
+    ref: str | None
+    new_id: uuid.UUID | None  # the id it names, if made by the scan (else from its ref)
+    command: cmd.Command | None  # made by the scan already, if its __init__ had to
+
+
+Build = Callable[[Line], tuple[cmd.Command, uuid.UUID | None]]
+Key = str | tuple[str, str] | int  # an aggregate in `plan`
 
 
 class Refused(Exception):
@@ -153,64 +171,83 @@ def _spec(kind: type[cmd.Command]) -> tuple[tuple[str, ...], tuple[str, ...]] | 
 SPECS = {kind: spec for kind in REFERENCES if (spec := _spec(kind)) is not None}
 
 
-def plan(parsed: Sequence[Parsed], parts: int) -> list[list[int]] | None:
-    """The indexes of `parsed` each part runs, or None to run the file in one part."""
-    if parts < 2 or len(parsed) < MIN_SPLIT:
+def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
+    """The indexes of `lines` each part runs, or None to run the file in one part.
+
+    Aggregates are told apart by the refs that name them, (territory, ref) as written: a ref
+    is the same aggregate as the line that created it with the same ref (the same id), and
+    a ref written otherwise (the id spelled as a UUID, say) is taken for something the file
+    does not create: the file runs in one part. Two refs that are one id created twice are
+    refused AlreadyExists by the importer, whatever the parts."""
+    if parts < 2 or len(lines) < MIN_SPLIT:
         return None
     territories: set[str] = set()
-    # Ids as their ints below: a UUID hashes in Python, an int in C.
-    actors: set[int] = set()
-    root: dict[int, int] = {}  # union-find over the flow aggregates
+    # An aggregate's key: its ref for the first line's territory (the usual file's only one),
+    # else (territory, ref); an aggregate made without a ref, the index of its line.
+    home = lines[0].territory
+    actors: set[Key] = set()
+    root: dict[Key, Key] = {}  # union-find over the flow aggregates
 
-    def find(x: int) -> int:
-        while root[x] != x:
-            root[x] = root[root[x]]
-            x = root[x]
+    def find(x: Key) -> Key:
+        while (up := root[x]) is not x:
+            root[x] = root[up]
+            x = up
         return x
 
     shared: list[int] = []
-    flow: list[tuple[int, int]] = []
-    for i, (_, command, new_id) in enumerate(parsed):
-        kind = type(command)
+    flow: list[tuple[int, Key]] = []
+    for i, (_, kind, territory, fact, ref, _, _) in enumerate(lines):
         spec = SPECS.get(kind)
         if spec is None:
             return None
         if kind is cmd.RegisterTerritory:
-            territories.add(command.territory)
-        elif command.territory not in territories:
+            territories.add(territory)
+        elif territory not in territories:
             return None
         flow_names, actor_names = spec
         for name in actor_names:
-            value = getattr(command, name)
+            value = fact.get(name)
             if value is None:
                 continue
-            if not all(type(v) is uuid.UUID and v.int in actors
-                       for v in (value if type(value) is tuple else (value,))):
+            if type(value) is str:
+                if (value if territory == home else (territory, value)) not in actors:
+                    return None
+            elif type(value) is not list or not all(
+                    (str(v) if territory == home else (territory, str(v))) in actors
+                    for v in value):
                 return None
         if kind in SHARED:
             shared.append(i)
-            if kind is cmd.RegisterActor and new_id is not None:
-                actors.add(new_id.int)
+            if kind is cmd.RegisterActor and ref is not None:
+                actors.add(ref if territory == home else (territory, ref))
             continue
-        links = []
+        links: list[Key] = []
         for name in flow_names:
-            value = getattr(command, name)
+            value = fact.get(name)
             if value is not None:
-                if type(value) is not uuid.UUID or value.int not in root:
+                if type(value) is not str:
                     return None
-                links.append(value.int)
+                link = value if territory == home else (territory, value)
+                if link not in root:
+                    return None
+                links.append(link)
         if kind in FLOW_CREATES:
-            if new_id is None or new_id.int in root:  # created twice: refused, in one part
-                return None
-            root[new_id.int] = new_id.int
-            links.insert(0, new_id.int)
+            made: Key
+            if ref is None:  # a new id: nothing of the file names it
+                made = i
+            else:
+                made = ref if territory == home else (territory, ref)
+                if made in root:  # created twice: refused, in one part
+                    return None
+            root[made] = made
+            links.insert(0, made)
         if not links:
             return None
         top = find(links[0])
         for other in links[1:]:
             root[find(other)] = top
         flow.append((i, links[0]))
-    groups: dict[int, list[int]] = {}
+    groups: dict[Key, list[int]] = {}
     for i, first in flow:
         groups.setdefault(find(first), []).append(i)
     # (lines / the part's share, part) as a heap: the first part gets FIRST_SHARE of the
@@ -227,8 +264,8 @@ def plan(parsed: Sequence[Parsed], parts: int) -> list[list[int]] | None:
     return [sorted(shared + c) for c in chosen if c]
 
 
-def run_part(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence[int],
-             keys: ImportKeys, keep_shared: bool, tick: Callable[[int], None],
+def run_part(app: LedgerApplication, lines: Sequence[Line], indexes: Sequence[int],
+             build: Build, keys: ImportKeys, keep_shared: bool, tick: Callable[[int], None],
              reads: bool = True, flush: Callable[[Rows], None] | None = None) -> Rows:
     """Run the commands at `indexes`, in order, into rows. Raises Refused for the first that
     breaks a rule; with `reads=False`, Offline if one would read the store. With `flush`, the
@@ -238,17 +275,17 @@ def run_part(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence
 
     def commands() -> Iterator[tuple[cmd.Command, uuid.UUID | None]]:
         for i in indexes:
-            number, command, new_id = parsed[i]
-            at[0] = number
-            yield command, new_id
+            line = lines[i]
+            at[0] = line.number
+            yield build(line)
 
     try:
         for k, made in enumerate(app.decide_each(commands(), IMPORTER, keys, reads)):
-            number, command, _ = parsed[indexes[k]]
-            if keep_shared or type(command) not in SHARED:
+            line = lines[indexes[k]]
+            if keep_shared or line.kind not in SHARED:
                 for event in made:
                     blob += row(event)
-                rows.lines.append(number)
+                rows.lines.append(line.number)
                 rows.ends.append(len(blob))
                 rows.events += len(made)
                 kept += 1
@@ -269,7 +306,7 @@ def run_part(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence
 Write = Callable[[Iterable[bytes], uuid.UUID], None]
 
 
-def run(app: LedgerApplication, parsed: Sequence[Parsed], keys: ImportKeys,
+def run(app: LedgerApplication, lines: Sequence[Line], build: Build, keys: ImportKeys,
         progress: Callable[[int], None] | None, parts: int | None, write: Write,
         ready: Callable[[int], None]) -> int:
     """Run every command, in parts where the file allows, and write their rows in file order
@@ -278,11 +315,11 @@ def run(app: LedgerApplication, parsed: Sequence[Parsed], keys: ImportKeys,
     written, how many events there are; it may raise to abort. Raises Refused for the first
     line (in file order) whose command breaks a rule. Returns the number of events."""
     parts = cpus() if parts is None else parts
-    chosen = plan(parsed, parts) if parts > 1 and FORK in multiprocessing.get_all_start_methods() \
+    chosen = plan(lines, parts) if parts > 1 and FORK in multiprocessing.get_all_start_methods() \
         else None
     if chosen is not None and chosen[0][:1] == [0]:  # the first line, hence row, is part 0's
         try:
-            return _forked(app, parsed, chosen, keys, progress, write, ready)
+            return _forked(app, lines, chosen, build, keys, progress, write, ready)
         except Offline:
             pass  # a part would have read the store: the plan missed a link, run it in one
     done = [0]
@@ -291,7 +328,7 @@ def run(app: LedgerApplication, parsed: Sequence[Parsed], keys: ImportKeys,
         done[0] += n
         if progress:
             progress(done[0])
-    rows = run_part(app, parsed, range(len(parsed)), keys, True, tick)
+    rows = run_part(app, lines, range(len(lines)), build, keys, True, tick)
     ready(rows.events)
     if rows.events:
         write(_chunks(rows), _first_id(rows))
@@ -309,8 +346,8 @@ def _chunks(rows: Rows) -> Iterator[bytes]:
         yield bytes(blob[start:start + CHUNK])
 
 
-def _forked(app: LedgerApplication, parsed: Sequence[Parsed], chosen: list[list[int]],
-            keys: ImportKeys, progress: Callable[[int], None] | None, write: Write,
+def _forked(app: LedgerApplication, lines: Sequence[Line], chosen: list[list[int]],
+            build: Build, keys: ImportKeys, progress: Callable[[int], None] | None, write: Write,
             ready: Callable[[int], None]) -> int:
     context = multiprocessing.get_context(FORK)
     counter = context.Value("q", 0)
@@ -329,12 +366,12 @@ def _forked(app: LedgerApplication, parsed: Sequence[Parsed], chosen: list[list[
         for indexes in chosen[1:]:
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=_child, daemon=True,
-                                      args=(app, parsed, indexes, keys, counter, send))
+                                      args=(app, lines, build, indexes, keys, counter, send))
             process.start()
             send.close()
             children.append(_Child(process, receive, tick))
         try:
-            first = run_part(app, parsed, chosen[0], keys, True, tick, reads=False)
+            first = run_part(app, lines, chosen[0], build, keys, True, tick, reads=False)
         except Refused as refused:
             _outcome(children, [refused])
         merged = _Merge(first, children)
@@ -466,7 +503,7 @@ class _Merge:
             yield b"".join(pieces)
 
 
-def _child(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence[int],
+def _child(app: LedgerApplication, lines: Sequence[Line], build: Build, indexes: Sequence[int],
            keys: ImportKeys, counter: Any, send: Any) -> None:
     """A forked part: it must never use the connections it inherited, so whatever would read
     the database raises Offline instead (and the file then runs in one part)."""
@@ -501,7 +538,8 @@ def _child(app: LedgerApplication, parsed: Sequence[Parsed], indexes: Sequence[i
     sender = threading.Thread(target=sending, name="import-part-sender", daemon=True)
     sender.start()
     try:
-        last = run_part(app, parsed, indexes, keys, False, tick, reads=False, flush=flush)
+        last = run_part(app, lines, indexes, build, keys, False, tick, reads=False,
+                        flush=flush)
         if last.lines:
             flush(last)
         outbox.put((("done",), None))

@@ -13,13 +13,16 @@ or backup alone therefore opens nothing. Callers only ever see raw 32-byte keys.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -188,7 +191,11 @@ class KeyStore:
         return {"key_id": new, "rewrapped": rewrapped, "retired": retired}
 
     def destroy(self, subject_id: uuid.UUID) -> None:
-        """Overwrite, then delete the key, and scrub the subject's stored idempotent responses."""
+        """Overwrite, then delete the key, and scrub the subject's stored idempotent responses.
+        This process's cipher for the key, if seal or unseal kept one, is dropped too."""
+        key = self.get(subject_id)
+        if key is not None:
+            _CIPHERS.pop(key, None)
         with self.db.transaction() as conn:
             conn.execute("UPDATE subject_keys SET key = %s WHERE subject_id = %s",
                          (bytes(32), subject_id))
@@ -204,10 +211,92 @@ class KeyStore:
             conn.execute("VACUUM idempotency")
 
 
+# seal and unseal keep the AESGCM object of the last keys used (making one costs as much as
+# sealing a short value with it): a small bounded cache, most recently used last.
+_CIPHERS: dict[bytes, AESGCM] = {}
+_CIPHERS_MAX = 4096
+# Nonces: 12 fresh bytes from os.urandom per value, read NONCE_BLOCK values at a time and
+# handed out each once (under a lock; the block is dropped in a forked child, so a parent and
+# its child never hand out the same bytes).
+NONCE_BLOCK = 256
+
+
+class _Nonces:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.forget()
+
+    def forget(self) -> None:
+        self.pid, self.block, self.at = 0, b"", 0
+
+    def take(self) -> bytes:
+        with self.lock:
+            if self.at >= len(self.block) or self.pid != os.getpid():
+                self.pid, self.block, self.at = os.getpid(), os.urandom(12 * NONCE_BLOCK), 0
+            at = self.at
+            self.at = at + 12
+            return self.block[at:at + 12]
+
+
+_nonces = _Nonces()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_nonces.forget)
+
+
+def _cipher(key: bytes) -> AESGCM:
+    if type(key) is not bytes:  # e.g. a bytearray: not a dict key
+        return AESGCM(key)
+    cipher = _CIPHERS.pop(key, None)
+    if cipher is None:
+        cipher = AESGCM(key)
+        if len(_CIPHERS) >= _CIPHERS_MAX:
+            # the least recently used (unless another thread changes the dict meanwhile)
+            with contextlib.suppress(RuntimeError, StopIteration):
+                _CIPHERS.pop(next(iter(_CIPHERS)), None)
+    _CIPHERS[key] = cipher
+    return cipher
+
+
+_INT64 = range(-(1 << 63), 1 << 63)
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Whether orjson writes exactly the bytes of `_json` for the value: strings, dicts with
+    string keys, lists and tuples, None, booleans and 64-bit ints only (never a subclass: no
+    float, UUID, date, enum or dataclass, which one of the two writes otherwise or refuses)."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
+        return True
+    if kind is int:
+        return value in _INT64
+    if depth > 64:
+        return False
+    if kind is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v, depth + 1) for v in value)
+    return False
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _plaintext(value: Any) -> bytes:
+    """The UTF-8 JSON that is sealed: `_json(value)`, written by orjson when it writes the same
+    bytes (tests/unit/test_privacy_seal.py), json otherwise (a lone surrogate: orjson
+    refuses it, json's bytes cannot be encoded either)."""
+    if type(value) is str or _plain(value):
+        try:
+            return orjson.dumps(value)
+        except orjson.JSONEncodeError:
+            pass
+    return _json(value)
+
+
 def seal(key: bytes, subject_id: uuid.UUID, value: Any) -> str:
-    nonce = os.urandom(12)
-    plaintext = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, subject_id.bytes)
+    nonce = _nonces.take()
+    ciphertext = _cipher(key).encrypt(nonce, _plaintext(value), subject_id.bytes)
     return PREFIX + base64.urlsafe_b64encode(nonce + ciphertext).decode()
 
 
@@ -218,7 +307,7 @@ def unseal(key: bytes | None, subject_id: uuid.UUID, sealed: str) -> Any:
         raise ValueError("not a sealed value")
     raw = base64.urlsafe_b64decode(sealed[len(PREFIX):])
     try:
-        plaintext = AESGCM(key).decrypt(raw[:12], raw[12:], subject_id.bytes)
+        plaintext = _cipher(key).decrypt(raw[:12], raw[12:], subject_id.bytes)
     except InvalidTag as err:
         raise SubjectErased(str(subject_id)) from err
     return json.loads(plaintext)

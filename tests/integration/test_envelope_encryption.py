@@ -280,3 +280,18 @@ def test_a_rotation_that_crashes_midway_loses_nothing(
     summary = restarted.rotate_master()  # running it again finishes the job
     assert set(_keyring_file(settings)["keys"]) == {summary["key_id"]}
     assert container.keys.get_many(set(people)) == keys_before
+
+
+def test_destroying_a_key_drops_this_process_cipher_for_it(container: Container) -> None:
+    """seal and unseal keep a cipher per key they used; erasing the person drops it, so the
+    process holds no cipher made from a destroyed key."""
+    from ledger import privacy
+
+    subject = uuid.uuid4()
+    key = container.keys.create(subject)
+    sealed = seal(key, subject, {"email": "x@example.it"})
+    assert unseal(key, subject, sealed) == {"email": "x@example.it"}
+    assert key in privacy._CIPHERS  # noqa: SLF001
+    container.keys.destroy(subject)
+    assert key not in privacy._CIPHERS  # noqa: SLF001
+    assert container.keys.get(subject) is None

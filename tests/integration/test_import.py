@@ -294,8 +294,8 @@ def test_a_part_that_would_read_the_store_sends_the_file_to_one_part(
     """The safety net under the plan: parts that do not hold what their lines name (here, a
     plan that deals lines out without regard to what links them) never read the store nor
     refuse a line for it; the file runs again in one part, with the same outcome."""
-    def careless(parsed: list[importplan.Parsed], parts: int) -> list[list[int]]:
-        shared = [i for i, (_, c, _) in enumerate(parsed) if type(c) in importplan.SHARED]
+    def careless(parsed: list[importplan.Line], parts: int) -> list[list[int]]:
+        shared = [i for i, line in enumerate(parsed) if line.kind in importplan.SHARED]
         flow = [i for i in range(len(parsed)) if i not in set(shared)]
         return [sorted(shared + flow[k::2]) for k in range(2)]
     monkeypatch.setattr(importplan, "plan", careless)
@@ -359,8 +359,8 @@ def test_a_forked_part_that_would_read_the_store_while_the_rows_are_written(
     part lacks what its lines name: the COPY is abandoned and the file runs in one part."""
     monkeypatch.setattr(importplan, "CHUNK", 256)
 
-    def careless(parsed: list[importplan.Parsed], parts: int) -> list[list[int]]:
-        shared = [i for i, (_, c, _) in enumerate(parsed) if type(c) in importplan.SHARED]
+    def careless(parsed: list[importplan.Line], parts: int) -> list[list[int]]:
+        shared = [i for i, line in enumerate(parsed) if line.kind in importplan.SHARED]
         flow = [i for i in range(len(parsed)) if i not in set(shared)]
         return [shared, sorted(shared + flow[1::2])]
     monkeypatch.setattr(importplan, "plan", careless)
@@ -381,3 +381,43 @@ def test_a_forked_part_that_would_read_the_store_while_the_rows_are_written(
                            _write(tmp_path / "careless2.jsonl", facts), parts=2)
     assert ran_here == [shared, len(facts)]
     assert recorded == _events(roles.database_url, code) > len(facts)
+
+
+@pytest.mark.parametrize(("bad", "why"), [
+    ("{not json", "not JSON"),
+    ('{"command": "match", "territory": "T", "contribution_id": "c3", "colour": "red"}',
+     "unknown fields for match: colour"),
+    ('{"command": "fulfil", "territory": "T", "ref": "fx"}',
+     "fulfil: Fulfil.__init__() missing"),
+    ('["fulfil"]', "a fact is a JSON object"),
+])
+def test_a_malformed_line_of_a_split_file_is_named_before_any_part_runs(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, bad: str, why: str) -> None:
+    """Lines are read (scanned) whole before the parts run and make their commands: of two
+    malformed lines, the first is named, with its number, wherever the plan would have sent
+    it; no part ran, nothing is recorded, not even the keys of the people of the file."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    ran: list[int] = []
+    run_part = importplan.run_part
+
+    def counted(*args: Any, **kwargs: Any) -> importplan.Rows:
+        ran.append(1)
+        return run_part(*args, **kwargs)
+    monkeypatch.setattr(importplan, "run_part", counted)
+    code = territory_code()
+    lines = [json.dumps(f) for f in _story(code, 30)]
+    first, second = len(lines) // 2, len(lines) - 3
+    lines[first] = bad.replace('"T"', json.dumps(code))
+    lines[second] = "{also not json"
+    path = tmp_path / "malformed.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    store = IdempotencyStore(container.db)
+    with pytest.raises(BadLine) as refused:
+        import_file(container.app, store, path, parts=2)
+    assert refused.value.number == first + 1
+    assert f"line {first + 1}: " in str(refused.value)
+    assert why in str(refused.value)
+    assert ran == []
+    assert _events(roles.database_url, code) == 0
+    assert container.keys.get(ref_id(code, "p1")) is None

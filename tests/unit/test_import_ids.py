@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import re
 import uuid
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
-from ledger.importer import COMMANDS, IMPORT_NAMESPACE, BadLine, parse, ref_id, uuid5
+from ledger.importer import COMMANDS, IMPORT_NAMESPACE, BadLine, build, parse, ref_id, scan, uuid5
+from ledger.importplan import REFERENCES
 
 
 @given(st.text())
@@ -61,3 +63,53 @@ def test_a_parsed_command_is_the_one_its_init_makes(name: str) -> None:
     if any(f.default is dataclasses.MISSING for f in dataclasses.fields(kind)[1:]):
         with pytest.raises(BadLine, match=r"line 4: .*__init__\(\) missing"):
             parse(4, orjson.dumps({"command": name, "territory": "018182"}))
+
+
+_ints = st.integers(-(2 ** 63), 2 ** 63 - 1)
+_values = st.none() | st.booleans() | _ints | st.text(max_size=8) | st.lists(
+    st.text(max_size=8) | _ints, max_size=3) | st.dictionaries(st.text(max_size=4), _ints,
+                                                               max_size=2)
+
+
+@given(st.sampled_from(sorted(COMMANDS)), st.data())
+def test_a_line_the_scan_takes_is_always_made_into_its_command(name: str,
+                                                               data: st.DataObject) -> None:
+    """Every BadLine of a line is raised by `scan`, before any part runs: `build`, run in the
+    part, makes the command of whatever the scan took, the one `kind(**fields)` makes with
+    the refs read as ids."""
+    kind = COMMANDS[name]
+    names = [f.name for f in dataclasses.fields(kind) if f.name != "territory"]
+    chosen = set(data.draw(st.lists(st.sampled_from(names), unique=True)))
+    if data.draw(st.booleans()):  # every field without a default: mostly a command
+        chosen |= {f.name for f in dataclasses.fields(kind)[1:]
+                   if f.default is dataclasses.MISSING}
+    fact: dict[str, object] = {"command": name, "territory": "018182"}
+    fact |= {f: data.draw(_values) for f in sorted(chosen)}
+    if data.draw(st.booleans()):
+        fact["ref"] = data.draw(st.text(max_size=6) | _ints)
+    try:
+        line = scan(9, orjson.dumps(fact))
+    except BadLine as err:
+        event("refused by the scan")
+        assert err.number == 9
+        with pytest.raises(BadLine, match=f"^line 9: {re.escape(str(err)[8:])}$"):
+            parse(9, orjson.dumps(fact))
+        return
+    event("made")
+    command, new_id = build(line)
+    fields = {k: v for k, v in fact.items() if k not in ("command", "ref")}
+    assert line.fact == fields  # kept as read: the line can be built again, alike
+    for key in REFERENCES[kind].intersection(fields):
+        value = fields[key]
+        if isinstance(value, str):
+            fields[key] = ref_id("018182", value)
+        elif isinstance(value, list):
+            fields[key] = tuple(ref_id("018182", str(v)) for v in value)
+    if isinstance(fields.get("required_for"), list):
+        fields["required_for"] = tuple(fields["required_for"])  # type: ignore[arg-type]
+    assert command == kind(**fields)
+    assert list(vars(command)) == [f.name for f in dataclasses.fields(kind)]
+    if "ref" in fact:
+        assert new_id == ref_id("018182", str(fact["ref"]))
+    assert build(line) == (command, new_id)
+    assert line.fact == {k: v for k, v in fact.items() if k not in ("command", "ref")}

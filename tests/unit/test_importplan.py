@@ -10,14 +10,14 @@ import pytest
 
 from ledger import commands as cmd
 from ledger import importplan
-from ledger.importer import parse
-from ledger.importplan import Parsed, plan
+from ledger.importer import scan
+from ledger.importplan import Line, plan
 
 T = "018182"
 
 
-def _parsed(facts: list[dict[str, Any]]) -> list[Parsed]:
-    return [(n, *parse(n, json.dumps({"territory": T} | f))) for n, f in enumerate(facts, 1)]
+def _parsed(facts: list[dict[str, Any]]) -> list[Line]:
+    return [scan(n, json.dumps({"territory": T} | f)) for n, f in enumerate(facts, 1)]
 
 
 def _cycle(n: int, giver: str = "ets", taker: str = "rosa") -> list[dict[str, Any]]:
@@ -46,15 +46,15 @@ def test_independent_stories_are_spread_and_the_shared_lines_run_in_every_part()
     parsed = _parsed(facts)
     parts = plan(parsed, 3)
     assert parts is not None and len(parts) == 3
-    shared = {i for i, (_, c, _) in enumerate(parsed) if type(c) in importplan.SHARED}
+    shared = {i for i, line in enumerate(parsed) if line.kind in importplan.SHARED}
     assert shared == {0, 1, 2, 19}
     for part in parts:
         assert shared <= set(part) and part == sorted(part)
     flows = [set(part) - shared for part in parts]
     assert sorted(i for f in flows for i in f) == sorted(set(range(len(parsed))) - shared)
     stories = {}
-    for n, (_, command, _) in enumerate(parsed):
-        if isinstance(command, cmd.Pledge):
+    for n, line in enumerate(parsed):
+        if line.kind is cmd.Pledge:
             stories[n] = [n, n + 1, n + 2, n + 3]
     for story in stories.values():  # a story's four lines stay together
         assert sum(1 for part in flows if set(story) <= part) == 1
