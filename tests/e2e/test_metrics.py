@@ -23,11 +23,12 @@ def test_metrics_report_head_and_lags(http: httpx.Client) -> None:
     deadline = time.monotonic() + 30
     while True:
         samples = _samples(http)
-        lags = [samples[("ledger_projection_lag_records", (("projection", name),))]
+        lags = [samples.get(("ledger_projection_lag_records", (("projection", name),)))
                 for name in ("items", "history", "audit")]
-        # The gauges are refreshed in the background: wait for a refresh that saw the write.
-        if (samples[("ledger_event_store_head", ())] >= position
-                and samples[("ledger_relay_lag_events", ())] == 0 and lags == [0, 0, 0]):
+        # The gauges are refreshed in the background (absent until the first refresh): wait
+        # for a refresh that saw the write.
+        if (samples.get(("ledger_event_store_head", ()), -1) >= position
+                and samples.get(("ledger_relay_lag_events", ())) == 0 and lags == [0, 0, 0]):
             break
         assert time.monotonic() < deadline, samples
         time.sleep(0.2)
