@@ -32,7 +32,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
 from consumers import projector_fetch
-from consumers.projector_prepare import Message, Preparer
+from consumers.projector_prepare import Message, Preparer, prepare_here
 from consumers.topic import committed_consumer, partitions_of
 from ledger.db import Database
 from ledger.projections import store
@@ -64,7 +64,7 @@ class Projector:
                  prepare_apart: bool = True) -> None:
         """schema=None follows the active generation; a name pins one (used by replay).
         The timeouts say how soon the group notices an instance that died. prepare_apart:
-        run() prepares batches in a child process (`Preparer`), else in its polling thread."""
+        run() prepares batches in a child process (`Preparer`), else in this process."""
         self.db = db
         self.topic = topic
         self.pinned = schema
@@ -81,7 +81,7 @@ class Projector:
         self.partitions = partitions_of(self.consumer, topic)
         self.stopping = threading.Event()
         # Started here, so that it is ready (its imports done) when run() begins.
-        self.preparer = Preparer() if prepare_apart else None
+        self.preparer = Preparer(prepare_apart)
         self.schema = ""
         self.applied_total = 0
         self.owned: frozenset[int] = frozenset()
@@ -136,8 +136,7 @@ class Projector:
     def _poll(self, timeout_ms: int) -> list[Record]:
         # Rows derived and formatted here, before the batch is applied (run() has this done in
         # the preparer process, while the batch before is being written).
-        messages = self._poll_messages(timeout_ms)
-        return store.prepare([Record.parse(p, o, v) for p, o, v in messages])
+        return prepare_here(self._poll_messages(timeout_ms))
 
     def poll_once(self, timeout_ms: int = 200) -> int:
         """Poll one batch and apply it; every polled record is applied when this returns."""
@@ -149,8 +148,8 @@ class Projector:
     def run(self, until: Callable[[], bool] | None = None) -> int:
         """Poll and prepare the next batches while the previous one is written to PostgreSQL,
         until stopped or until() holds with nothing in flight. The batches are parsed and
-        prepared in the preparer process (`consumers.projector_prepare`), else in the polling
-        thread (prepare_apart=False).
+        prepared in the preparer process (`consumers.projector_prepare`), else in this
+        thread as they are taken (prepare_apart=False).
 
         The applying thread releases the GIL at every wait on the database socket, dozens of
         times a batch, and must then win it back from the polling thread: at Python's default
@@ -161,19 +160,14 @@ class Projector:
             return self._run(until)
 
     def _run(self, until: Callable[[], bool] | None) -> int:
-        if self.preparer is None:
-            return self._run_in_thread(until)
-        return self._run_apart(self.preparer, until)
-
-    def _run_apart(self, preparer: Preparer, until: Callable[[], bool] | None) -> int:
-        """Up to AHEAD polled batches are being prepared in the preparer process while the
+        """Up to AHEAD polled batches are being prepared (in the preparer process) while the
         apply thread writes the one before: this process polls, ships bytes and commits.
         Everything polled is applied before this returns (or dropped, when a re-seek from
         tracking makes it stale)."""
         try:
-            return self._pipelined(preparer, until)
+            return self._pipelined(self.preparer, until)
         finally:
-            preparer.drop()  # (left waiting only by an error)
+            self.preparer.drop()  # (left waiting only by an error)
             self._in_flight = None
 
     def _pipelined(self, preparer: Preparer, until: Callable[[], bool] | None) -> int:
@@ -216,33 +210,6 @@ class Projector:
                 done += self._finish(ready, stale, applied)
                 if stale:
                     preparer.drop()
-        return done
-
-    def _run_in_thread(self, until: Callable[[], bool] | None) -> int:
-        done = 0
-        pending: tuple[list[Record], Future[tuple[bool, int]]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply") as pool:
-            while not self.stopping.is_set():
-                if pending is None and until is not None and until():
-                    break
-                records = self._poll(200)
-                written: tuple[list[Record], int] | None = None
-                if pending is not None:
-                    in_flight, future = pending
-                    pending = None
-                    stale, applied = future.result()
-                    if stale:  # re-sought from tracking: what was polled is stale
-                        self._finish(in_flight, stale, applied)
-                        continue
-                    written = (in_flight, applied)
-                if records:
-                    self._in_flight = pool.submit(self._apply_batch, records)
-                    pending = (records, self._in_flight)
-                if written is not None:  # its group offsets go while the next one is written
-                    done += self._finish(written[0], False, written[1])
-            if pending is not None:
-                done += self._finish(pending[0], *pending[1].result())
-        self._in_flight = None
         return done
 
     def catch_up(self) -> int:
@@ -340,8 +307,7 @@ class Projector:
         """Leave the group (the others take our partitions at once), waiting at most 5 s for
         a coordinator that may be gone."""
         self.stopping.set()
-        if self.preparer is not None:
-            self.preparer.close()
+        self.preparer.close()
         self.consumer.close(timeout_ms=5000)
 
 

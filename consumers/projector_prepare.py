@@ -53,16 +53,19 @@ def prepare_here(messages: list[Message]) -> store.Prepared:
 class Preparer:
     """The projector's end: `submit` polled batches, `receive` them prepared, in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, apart: bool = True) -> None:
+        """apart=False: no child, every batch prepared in this process when received."""
         self.generation = 0
         # Submitted, not yet received: the batch and the child it was sent to (0: none).
         self.waiting: deque[tuple[list[Message], int]] = deque()
         self.seconds: dict[str, float] = {"cpu (its process)": 0.0}
-        self.locally = 0  # batches prepared in this process (the child failed or was gone)
+        self.locally = 0  # batches prepared in this process (no child, or it failed)
         self.children = self.losses = 0
         self.conn: Connection | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self._spawn()
+        self.apart = apart
+        if apart:
+            self._spawn()
 
     def _spawn(self) -> None:
         """A new child, once it is ready (its imports done, CPU that would otherwise be taken
@@ -92,7 +95,7 @@ class Preparer:
         self._end(1)
 
     def submit(self, messages: list[Message]) -> None:
-        if self.conn is None and self.losses < MAX_LOSSES:  # the last one was lost: a new one
+        if self.conn is None and self.apart and self.losses < MAX_LOSSES:  # a new one
             self._spawn()
         if self.conn is not None:
             try:

@@ -89,25 +89,12 @@ class EventRows:
             shape = None
         if shape is None:  # a class or types not seen yet, or written by _general
             return self._row(event)
-        # _state's steps, inline: this runs for every event of an import.
-        state = fields.copy()
-        originator_id = state.pop("originator_id")
-        version = state.pop("originator_version")
-        uuid_hex, iso = self._uuid_hex, self._iso
-        for name in shape.uuids:
-            state[name] = {"_type_": uuid_hex, "_data_": f"{state[name].int:032x}"}
-        for name in shape.datetimes:
-            value = state[name]
-            state[name] = {"_type_": iso,
-                           "_data_": value if value.tzinfo is UTC else value.isoformat()}
-        if shape.class_version > 1:
-            state["class_version"] = shape.class_version
-        try:
-            data = orjson.dumps(state)
-        except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate
+        data = self._shaped(shape, fields)
+        if data is None:
             return self._row(event)
         return b"%b%b%b%b" % (
-            _FIELDS.pack(4, 16, originator_id.int.to_bytes(16), 8, version),
+            _FIELDS.pack(4, 16, fields["originator_id"].int.to_bytes(16), 8,
+                         fields["originator_version"]),
             shape.topic, _LENGTH.pack(len(data)), data)
 
     def _row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
@@ -139,8 +126,12 @@ class EventRows:
             shape = self._shapes[key] = self._shape(type(event), fields)
         if shape is None:
             return self._general(event)
-        # The mapper's own steps: a copy of the fields without the two columns, the ids and
-        # datetimes as its transcodings write them (in place: the order stays the fields').
+        return self._shaped(shape, fields)
+
+    def _shaped(self, shape: _Shape, fields: dict[str, Any]) -> bytes | None:
+        """The mapper's own steps for an event of a known shape: a copy of the fields without
+        the two columns, the ids and datetimes as its transcodings write them (in place: the
+        order stays the fields'); None where orjson cannot write it."""
         state = fields.copy()
         del state["originator_id"], state["originator_version"]
         uuid_hex, iso = self._uuid_hex, self._iso

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -288,25 +289,34 @@ def test_personal_data_is_sealed_with_keys_written_with_the_events(
     assert unseal(container.keys.get(rosa), rosa, actor.display_name_sealed) == "Rosa Neri"
 
 
+def _careless_plan(monkeypatch: pytest.MonkeyPatch,
+                   deal: Callable[[list[int], list[int]], list[list[int]]]) -> list[int]:
+    """Replace the plan by `deal(shared lines, flow lines)`, which deals lines out without
+    regard to what links them; the number of lines of each part run in this process."""
+    def careless(parsed: list[importplan.Line], parts: int) -> list[list[int]]:
+        shared = [i for i, line in enumerate(parsed) if line.kind in importplan.SHARED]
+        flow = [i for i in range(len(parsed)) if i not in set(shared)]
+        return deal(shared, flow)
+    monkeypatch.setattr(importplan, "plan", careless)
+    ran: list[int] = []
+    run_part = importplan.run_part
+
+    def counted(*args: Any, **kwargs: Any) -> importplan.Rows:
+        rows = run_part(*args, **kwargs)
+        ran.append(len(args[2]))
+        return rows
+    monkeypatch.setattr(importplan, "run_part", counted)
+    return ran
+
+
 def test_a_part_that_would_read_the_store_sends_the_file_to_one_part(
         roles: Roles, container: Container, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The safety net under the plan: parts that do not hold what their lines name (here, a
     plan that deals lines out without regard to what links them) never read the store nor
     refuse a line for it; the file runs again in one part, with the same outcome."""
-    def careless(parsed: list[importplan.Line], parts: int) -> list[list[int]]:
-        shared = [i for i, line in enumerate(parsed) if line.kind in importplan.SHARED]
-        flow = [i for i in range(len(parsed)) if i not in set(shared)]
-        return [sorted(shared + flow[k::2]) for k in range(2)]
-    monkeypatch.setattr(importplan, "plan", careless)
-    ran_alone: list[int] = []
-    run_part = importplan.run_part
-
-    def counted(*args: Any, **kwargs: Any) -> importplan.Rows:
-        rows = run_part(*args, **kwargs)
-        ran_alone.append(len(args[2]))
-        return rows
-    monkeypatch.setattr(importplan, "run_part", counted)
+    ran_alone = _careless_plan(monkeypatch, lambda shared, flow: [
+        sorted(shared + flow[k::2]) for k in range(2)])
     code = territory_code()
     facts = _story(code, 20)
     recorded = import_file(container.app, IdempotencyStore(container.db),
@@ -359,19 +369,8 @@ def test_a_forked_part_that_would_read_the_store_while_the_rows_are_written(
     part lacks what its lines name: the COPY is abandoned and the file runs in one part."""
     monkeypatch.setattr(importplan, "CHUNK", 256)
 
-    def careless(parsed: list[importplan.Line], parts: int) -> list[list[int]]:
-        shared = [i for i, line in enumerate(parsed) if line.kind in importplan.SHARED]
-        flow = [i for i in range(len(parsed)) if i not in set(shared)]
-        return [shared, sorted(shared + flow[1::2])]
-    monkeypatch.setattr(importplan, "plan", careless)
-    ran_here: list[int] = []
-    run_part = importplan.run_part
-
-    def counted(*args: Any, **kwargs: Any) -> importplan.Rows:
-        rows = run_part(*args, **kwargs)
-        ran_here.append(len(args[2]))
-        return rows
-    monkeypatch.setattr(importplan, "run_part", counted)
+    ran_here = _careless_plan(monkeypatch, lambda shared, flow: [
+        shared, sorted(shared + flow[1::2])])
     code = territory_code()
     facts = _story(code, 20)
     shared = sum(1 for f in facts if f["command"] in {
