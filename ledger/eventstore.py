@@ -80,7 +80,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
             function=function, lock_timeout=self.datastore.lock_timeout,
             table=Identifier(schema, self.events_table_name),
             channel=Identifier(self.channel_name)))
-        self.write_statement = SQL(WRITE).format(function=function)
+        self.write_statement = SQL(WRITE).format(function=function).as_bytes(None)  # once
 
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:

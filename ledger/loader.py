@@ -7,6 +7,13 @@ in one query; ``get`` hands out a private copy of each, brought up to date. A ke
 never handed out nor changed (a new one replaces it), so threads share them safely, and
 what another process recorded is always read before a command decides: the cache saves
 decoding and replaying events, never a check against the store.
+
+Loads of concurrent commands share a query: while one thread's query is under way, the
+commands that arrive meanwhile wait, and the first of them then reads what all of them name
+in one query (as ledger/groupcommit.py writes their events together). A command's query still
+starts after the command arrived, so it reads everything committed before it; each command
+gets its own private copies, even of an aggregate (its territory) that others of the group
+name too.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from copy import deepcopy
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -57,6 +65,15 @@ def private_copy(aggregate: Any) -> Any:
     return clone
 
 
+@dataclass
+class _Wanted:
+    """The aggregates one command names, and what it got."""
+    ids: list[uuid.UUID]
+    done: bool = False
+    found: dict[uuid.UUID, Any] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
 class Loader:
     def __init__(self, recorder: Any, mapper: Mapper[uuid.UUID], maxsize: int,
                  fallback: Callable[[uuid.UUID], Any]) -> None:
@@ -69,18 +86,58 @@ class Loader:
         self.kept: OrderedDict[uuid.UUID, Any] = OrderedDict()
         self.lock = threading.Lock()
         self.local = threading.local()
+        self.cond = threading.Condition()
+        self.waiting: list[_Wanted] = []
+        self.reading = False
+        self.groups = 0  # queries that loaded for more than one command (for tests)
+        # As bytes, once: a composed statement is rendered again on every execute.
         self.query = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e "
             "JOIN unnest(%s::uuid[], %s::int[]) AS t(id, v) "
             "ON e.originator_id = t.id AND e.originator_version > t.v "
             "ORDER BY e.originator_id, e.originator_version").format(
             Identifier(self.datastore.schema if self.datastore else "",
-                       getattr(recorder, "events_table_name", "")))
+                       getattr(recorder, "events_table_name", ""))).as_bytes(None)
 
     def prefetch(self, ids: Iterable[uuid.UUID]) -> None:
         """Load these for the command this thread is about to run (each is handed out once:
-        a second ``get`` of the same id, or a retry, reads the store again)."""
-        self.local.ready = self._fetch(ids)
+        a second ``get`` of the same id, or a retry, reads the store again), in one query
+        with the commands that arrive while another's query is under way."""
+        self.local.ready = self._together(list(dict.fromkeys(ids))) if self.datastore else {}
+
+    def _together(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        wanted = _Wanted(ids)
+        with self.cond:
+            self.waiting.append(wanted)
+        while True:  # wait for a reader to load these, or become the reader
+            with self.cond:
+                while not wanted.done and self.reading:
+                    self.cond.wait()
+                if wanted.done:
+                    if wanted.error is not None:
+                        raise wanted.error
+                    return wanted.found
+                self.reading = True
+                group, self.waiting = self.waiting, []
+            try:
+                self._read_for(group)
+            finally:
+                with self.cond:
+                    self.reading = False
+                    self.cond.notify_all()
+
+    def _read_for(self, group: list[_Wanted]) -> None:
+        try:
+            current = self._fetch([i for w in group for i in w.ids], copies=False)
+        except BaseException as err:  # noqa: BLE001 - raised in each waiting command's thread
+            for w in group:
+                w.error, w.done = err, True
+            return
+        if len(group) > 1:
+            self.groups += 1
+        for w in group:
+            w.found = {i: private_copy(current[i]) for i in w.ids if i in current}
+            w.done = True
 
     def clear(self) -> None:
         self.local.ready = {}
@@ -98,7 +155,9 @@ class Loader:
 
     # Like eventsourcing's own reads: a connection lost (PostgreSQL restarted) is retried.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _fetch(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    def _fetch(self, ids: Iterable[uuid.UUID], copies: bool = True) -> dict[uuid.UUID, Any]:
+        """The aggregates up to date: private copies, or (``copies=False``) the current
+        objects themselves, which may be the kept ones: never to be handed out as they are."""
         wanted = list(dict.fromkeys(ids))
         if not wanted or self.datastore is None:
             return {}
@@ -122,14 +181,14 @@ class Loader:
             base = kept.get(i)
             if i not in newer:
                 if base is not None:
-                    out[i] = private_copy(base)
+                    out[i] = private_copy(base) if copies else base
                 continue
             events = [self.mapper.to_domain_event(s) for s in newer[i]]
             current = project_aggregate(private_copy(base) if base is not None else None, events)
             if current is None:
                 continue
             self._keep(i, current)
-            out[i] = private_copy(current)
+            out[i] = private_copy(current) if copies else current
         return out
 
     def _keep(self, ident: uuid.UUID, aggregate: Any) -> None:

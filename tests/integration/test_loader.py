@@ -4,12 +4,17 @@ and a copy handed to one command is never seen changed by another."""
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+from typing import Any
+
 import pytest
 
 from infra.stack import Services
 from ledger import commands as cmd
 from ledger.container import Container
-from ledger.domain import ActorErasedError
+from ledger.domain import ActorErasedError, Territory
 from ledger.settings import Settings
 from tests.support.auth import ADMIN
 from tests.support.stack import territory_code
@@ -65,3 +70,73 @@ def test_kept_copies_never_change_under_a_command(container: Container) -> None:
     assert handed.version == app.repository.get(offer).version == 2  # the withdrawal read
     handed.quantity = 0  # a command's private copy
     assert app._loader.get(offer).quantity == 120  # noqa: SLF001
+
+
+def test_concurrent_commands_share_one_query_and_each_gets_its_own_copies(
+        container: Container, settings: Settings, services: Services) -> None:
+    """While one command's load is under way, the commands that arrive meanwhile are loaded
+    together by the next query, which starts after they arrived: it reads what another
+    process recorded before then, and each command gets copies of its own."""
+    other = Container.build(settings, services.database_url, services.kafka_bootstrap)
+    try:
+        code = territory_code()
+        app = container.app
+        app.handle(cmd.RegisterTerritory(territory=code, name="Comune di Prova"), ADMIN)
+        people = [app.handle(cmd.RegisterActor(territory=code, kind="citizen",
+                                               display_name=f"Persona {i}"), ADMIN).id
+                  for i in range(4)]
+        territory = Territory.id_for(code)
+        loader = app._loader  # noqa: SLF001
+        loader.prefetch([territory, *people])  # all kept in memory now
+        loader.clear()
+
+        real_fetch = loader._fetch  # noqa: SLF001
+        first_read, release = threading.Event(), threading.Event()
+        queries: list[list[uuid.UUID]] = []
+
+        def fetch(ids: list[uuid.UUID], copies: bool = True) -> dict[uuid.UUID, Any]:
+            found: dict[uuid.UUID, Any] = real_fetch(ids, copies)
+            queries.append(list(ids))
+            if len(queries) == 1:  # the first query has read; hold it there
+                first_read.set()
+                assert release.wait(10)
+            return found
+
+        got: dict[int, dict[uuid.UUID, Any]] = {}
+
+        def command(n: int) -> None:
+            loader.prefetch([territory, people[n]])
+            got[n] = loader.local.ready
+
+        loader._fetch = fetch  # type: ignore[method-assign]  # noqa: SLF001
+        try:
+            first = threading.Thread(target=command, args=(0,))
+            first.start()
+            assert first_read.wait(10)
+            # Recorded elsewhere after the first query read, before the others arrive.
+            other.app.handle(cmd.DefineTheme(territory=code, code="x.orti", label="Orti"), ADMIN)
+            rest = [threading.Thread(target=command, args=(n,)) for n in (1, 2, 3)]
+            for t in rest:
+                t.start()
+            deadline = time.monotonic() + 10
+            while len(loader.waiting) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert len(loader.waiting) == 3  # the three wait for the first query to end
+            release.set()
+            for t in (first, *rest):
+                t.join(10)
+        finally:
+            loader._fetch = real_fetch  # type: ignore[method-assign]  # noqa: SLF001
+
+        assert len(queries) == 2  # the first command's, then one for the three others
+        assert set(queries[1]) == {territory, *people[1:]}
+        assert loader.groups >= 1
+        assert "x.orti" not in got[0][territory].own_themes
+        for n in (1, 2, 3):
+            assert set(got[n]) == {territory, people[n]}
+            assert "x.orti" in got[n][territory].own_themes
+        copies = [got[n][territory] for n in (1, 2, 3)]
+        assert len({id(c) for c in copies}) == 3  # each command's own copy
+        assert all(c is not loader.kept[territory] for c in copies)
+    finally:
+        other.close()
