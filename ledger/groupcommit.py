@@ -1,5 +1,6 @@
 """Group commit: the events of commands that arrive while another command's events are being
-written are written together, in one transaction, by one of the waiting threads.
+written are written together, in one transaction, by one of the waiting threads
+(ledger/combine.py: taking turns).
 
 Each command still gets its own notification ids and its own idempotency mark, in the same
 transaction as its events. One transaction for many commands takes the event store's table
@@ -12,12 +13,12 @@ other error (PostgreSQL unreachable) reaches every command of the group.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from ledger.combine import Job, Turns
 
 # write(events, claims): the notification ids of all the events, in order; claims: for each
 # command that carries an idempotency mark, (scope, key, resource id, index of its last event).
@@ -25,58 +26,40 @@ WriteMany = Callable[[Sequence[StoredEvent], list[tuple[str, str, Any, int]]], S
 WriteOne = Callable[..., Sequence[int] | None]
 
 
-@dataclass
-class _Job:
-    events: Sequence[StoredEvent]
-    kwargs: dict[str, Any]
-    done: bool = False
-    ids: Sequence[int] | None = None
-    error: BaseException | None = None
+class _Write(Job):
+    __slots__ = ("events", "ids", "kwargs")
+
+    def __init__(self, events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
+        super().__init__()
+        self.events, self.kwargs = events, kwargs
+        self.ids: Sequence[int] | None = None
 
 
-class GroupCommit:
+class GroupCommit(Turns[_Write]):
     def __init__(self, write_many: WriteMany, write_one: WriteOne, max_events: int = 2000) -> None:
+        super().__init__()
         self.write_many, self.write_one, self.max_events = write_many, write_one, max_events
-        self.cond = threading.Condition()
-        self.queue: list[_Job] = []
-        self.writing = False
         self.groups = 0  # transactions that carried more than one command (for tests, metrics)
 
     def submit(self, events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        job = _Job(events, kwargs)
-        with self.cond:
-            self.queue.append(job)
-        while True:  # wait for a writer to take this command, or become the writer
-            with self.cond:
-                while not job.done and self.writing:
-                    self.cond.wait()
-                if job.done:
-                    return self._result(job)
-                self.writing = True
-                group = self._take()
-            try:
-                self._write(group)
-            finally:
-                with self.cond:
-                    self.writing = False
-                    self.cond.notify_all()
-
-    def _take(self) -> list[_Job]:
-        """The oldest waiting commands, up to max_events events (at least one command)."""
-        group: list[_Job] = []
-        size = 0
-        while self.queue and (not group or size + len(self.queue[0].events) <= self.max_events):
-            size += len(self.queue[0].events)
-            group.append(self.queue.pop(0))
-        return group
-
-    @staticmethod
-    def _result(job: _Job) -> Sequence[int] | None:
+        job = _Write(events, kwargs)
+        self.run(job)
         if job.error is not None:
             raise job.error
         return job.ids
 
-    def _write(self, group: list[_Job]) -> None:
+    def take(self) -> list[_Write]:
+        """The oldest waiting commands, up to max_events events (at least one command)."""
+        size, count = 0, 0
+        for job in self.queue:
+            if count and size + len(job.events) > self.max_events:
+                break
+            size += len(job.events)
+            count += 1
+        group, self.queue = self.queue[:count], self.queue[count:]
+        return group
+
+    def work(self, group: list[_Write]) -> None:
         if len(group) > 1:
             try:
                 self._write_together(group)
@@ -85,16 +68,16 @@ class GroupCommit:
                 pass  # someone lost a race: each on its own, so only that one hears of it
             except BaseException as err:  # noqa: BLE001 - handed to every waiting command
                 for job in group:
-                    job.error, job.done = err, True
+                    job.fail(err)
                 return
         for job in group:
             try:
                 job.ids = self.write_one(job.events, **job.kwargs)
+                job.done = True
             except BaseException as err:  # noqa: BLE001 - re-raised in the command's thread
-                job.error = err
-            job.done = True
+                job.fail(err)
 
-    def _write_together(self, group: list[_Job]) -> None:
+    def _write_together(self, group: list[_Write]) -> None:
         events: list[StoredEvent] = []
         claims: list[tuple[str, str, Any, int]] = []
         bounds = []

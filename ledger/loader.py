@@ -23,7 +23,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from copy import deepcopy
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -34,6 +33,8 @@ from eventsourcing.persistence import InterfaceError, Mapper, OperationalError, 
 from eventsourcing.utils import retry
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
+
+from ledger.combine import Job, Turns
 
 IMMUTABLE = (str, int, float, bytes, type(None), uuid.UUID, date, datetime, timedelta, Decimal,
              Enum, frozenset)
@@ -65,13 +66,31 @@ def private_copy(aggregate: Any) -> Any:
     return clone
 
 
-@dataclass
-class _Wanted:
+class _Wanted(Job):
     """The aggregates one command names, and what it got."""
-    ids: list[uuid.UUID]
-    done: bool = False
-    found: dict[uuid.UUID, Any] = field(default_factory=dict)
-    error: BaseException | None = None
+    __slots__ = ("found", "ids")
+
+    def __init__(self, ids: list[uuid.UUID]) -> None:
+        super().__init__()
+        self.ids = ids
+        self.found: dict[uuid.UUID, Any] = {}
+
+
+class _Reads(Turns[_Wanted]):
+    """The loads of concurrent commands, one query a turn (ledger/combine.py)."""
+
+    def __init__(self, fetch: Callable[..., dict[uuid.UUID, Any]]) -> None:
+        super().__init__()
+        self.fetch = fetch
+        self.groups = 0  # queries that loaded for more than one command (for tests)
+
+    def work(self, group: list[_Wanted]) -> None:
+        current = self.fetch([i for w in group for i in w.ids], copies=False)
+        if len(group) > 1:
+            self.groups += 1
+        for w in group:
+            w.found = {i: private_copy(current[i]) for i in w.ids if i in current}
+            w.done = True
 
 
 class Loader:
@@ -86,10 +105,7 @@ class Loader:
         self.kept: OrderedDict[uuid.UUID, Any] = OrderedDict()
         self.lock = threading.Lock()
         self.local = threading.local()
-        self.cond = threading.Condition()
-        self.waiting: list[_Wanted] = []
-        self.reading = False
-        self.groups = 0  # queries that loaded for more than one command (for tests)
+        self.reads = _Reads(lambda ids, copies: self._fetch(ids, copies))
         # As bytes, once: a composed statement is rendered again on every execute.
         self.query = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e "
@@ -107,37 +123,10 @@ class Loader:
 
     def _together(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
         wanted = _Wanted(ids)
-        with self.cond:
-            self.waiting.append(wanted)
-        while True:  # wait for a reader to load these, or become the reader
-            with self.cond:
-                while not wanted.done and self.reading:
-                    self.cond.wait()
-                if wanted.done:
-                    if wanted.error is not None:
-                        raise wanted.error
-                    return wanted.found
-                self.reading = True
-                group, self.waiting = self.waiting, []
-            try:
-                self._read_for(group)
-            finally:
-                with self.cond:
-                    self.reading = False
-                    self.cond.notify_all()
-
-    def _read_for(self, group: list[_Wanted]) -> None:
-        try:
-            current = self._fetch([i for w in group for i in w.ids], copies=False)
-        except BaseException as err:  # noqa: BLE001 - raised in each waiting command's thread
-            for w in group:
-                w.error, w.done = err, True
-            return
-        if len(group) > 1:
-            self.groups += 1
-        for w in group:
-            w.found = {i: private_copy(current[i]) for i in w.ids if i in current}
-            w.done = True
+        self.reads.run(wanted)
+        if wanted.error is not None:
+            raise wanted.error
+        return wanted.found
 
     def clear(self) -> None:
         self.local.ready = {}

@@ -119,9 +119,9 @@ def test_concurrent_commands_share_one_query_and_each_gets_its_own_copies(
             for t in rest:
                 t.start()
             deadline = time.monotonic() + 10
-            while len(loader.waiting) < 3 and time.monotonic() < deadline:
+            while len(loader.reads.queue) < 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            assert len(loader.waiting) == 3  # the three wait for the first query to end
+            assert len(loader.reads.queue) == 3  # the three wait for the first query to end
             release.set()
             for t in (first, *rest):
                 t.join(10)
@@ -130,7 +130,7 @@ def test_concurrent_commands_share_one_query_and_each_gets_its_own_copies(
 
         assert len(queries) == 2  # the first command's, then one for the three others
         assert set(queries[1]) == {territory, *people[1:]}
-        assert loader.groups >= 1
+        assert loader.reads.groups >= 1
         assert "x.orti" not in got[0][territory].own_themes
         for n in (1, 2, 3):
             assert set(got[n]) == {territory, people[n]}

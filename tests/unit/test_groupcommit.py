@@ -65,7 +65,7 @@ def _submit_all(group: GroupCommit, store: Store, jobs: list[tuple[list[StoredEv
             results[i] = err
     first = threading.Thread(target=run, args=(0,))
     first.start()
-    while not group.writing:
+    while not group.busy:
         pass
     rest = [threading.Thread(target=run, args=(i,)) for i in range(1, len(jobs))]
     for t in rest:
