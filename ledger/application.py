@@ -6,11 +6,12 @@ Personal data is sealed here, with the data subject's key, before it reaches an 
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, TypeVar
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -56,6 +57,10 @@ from ledger.loader import Loader
 from ledger.privacy import KeyStore, seal
 
 A = TypeVar("A", bound=LedgerAggregate)
+_uuid4 = uuid.uuid4
+_tuple_new = tuple.__new__
+_new = object.__new__
+_set = object.__setattr__
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
 EXPIRY_OPERATOR = "system:expiry"
@@ -73,8 +78,10 @@ class Claim:
     key: str
 
 
-@dataclass(frozen=True)
-class Call:
+class Call(NamedTuple):
+    """A command's caller, the id a creation creates and its claim (a tuple: one is made per
+    command, hundreds of thousands in a `ledger import`)."""
+
     by: Principal
     new_id: uuid.UUID
     claim: Claim | None
@@ -145,11 +152,16 @@ class LedgerApplication(Application[uuid.UUID]):
         self._keys = keys
         self._open_items = open_items
         self.zone = ZoneInfo(timezone)
-        # While a batch runs (decide_each), the aggregates it loaded or changed are kept here,
-        # and the new events of the command being run in _decided: nothing is saved.
-        self._pending: dict[uuid.UUID, LedgerAggregate] | None = None
+        self._day: tuple[date, float] = (date.min, 0.0)  # today, until when (see _today)
+        # While a batch runs (decide_each), the aggregates it loaded or changed are kept here
+        # (by their id's int: a UUID's own hash is a Python call), and the new events of the
+        # command being run in _decided: nothing is saved.
+        self._pending: dict[int, LedgerAggregate] | None = None
         self._decided: list[DomainEventProtocol[uuid.UUID]] = []
         self._reads = True  # may a batch read the store?
+        # A batch's principal, and what it was allowed without a record (see _allow).
+        self._batch_by: Principal | None = None
+        self._allowed: set[tuple[int, str | None]] | None = None
 
     def open_items_of(self, territory: str, actor_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
         """The offers and needs of an actor still open, as the read model knows them."""
@@ -164,14 +176,15 @@ class LedgerApplication(Application[uuid.UUID]):
     def load(self, cls: type[A], ident: uuid.UUID, territory: str | None = None) -> A:
         pending = self._pending
         try:
-            if pending is not None and ident in pending:
-                aggregate: LedgerAggregate = pending[ident]
+            found = pending.get(ident.int) if pending is not None else None
+            if found is not None:
+                aggregate: LedgerAggregate = found
             else:
                 if not self._reads:
                     raise NotInBatch(ident)
                 aggregate = self._loader.get(ident)
                 if pending is not None:
-                    pending[ident] = aggregate  # loaded once per batch
+                    pending[ident.int] = aggregate  # loaded once per batch
         except AggregateNotFoundError:
             raise NotFound(cls.__name__.lower(), ident) from None
         if not isinstance(aggregate, cls) or (territory and aggregate.territory != territory):
@@ -196,6 +209,7 @@ class LedgerApplication(Application[uuid.UUID]):
         an import that runs in a forked process, ledger/importplan.py)."""
         self._pending, own_keys, self._reads = {}, self._keys, reads
         self._keys = keys or own_keys
+        self._batch_by, self._allowed = by, set()
         try:
             for command, new_id in commands:
                 self._decided = []
@@ -203,17 +217,25 @@ class LedgerApplication(Application[uuid.UUID]):
                 yield self._decided
         finally:
             self._pending, self._decided, self._keys, self._reads = None, [], own_keys, True
+            self._batch_by, self._allowed = None, None
 
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
               claim: Claim | None = None, resource: uuid.UUID | None = None) -> Written:
         """`resource`: what the command created, when it is no aggregate of its own (a
         management cost is an event of its company); by default the primary aggregate."""
         made = resource or primary.id
-        if self._pending is not None:
-            for aggregate in (primary, *others):
-                self._pending[aggregate.id] = aggregate
-                self._decided.extend(aggregate.collect_events())
-            return Written(made, 0, primary)
+        pending = self._pending
+        if pending is not None:
+            decided = self._decided
+            pending[primary.id.int] = primary
+            decided += primary.collect_events()
+            for aggregate in others:
+                pending[aggregate.id.int] = aggregate
+                decided += aggregate.collect_events()
+            # Written(made, 0, primary), without the frozen dataclass's __init__ (unused here)
+            written = _new(Written)
+            _set(written, "__dict__", {"id": made, "position": 0, "aggregate": primary})
+            return written
         extra = {"idempotency": (claim.scope, claim.key, made)} if claim else {}
         if self.repository.cache is not None or self.snapshots is not None:
             recordings = self.save(primary, *others, **extra)
@@ -265,7 +287,8 @@ class LedgerApplication(Application[uuid.UUID]):
         committed in the same transaction as the events."""
         if not isinstance(command, RegisterTerritory) and not by.sees(command.territory):
             raise NotFound("territory", command.territory)
-        handler, call = HANDLERS[type(command)], Call(by, new_id or uuid.uuid4(), claim)
+        handler = HANDLERS[type(command)]
+        call = _tuple_new(Call, (by, new_id or _uuid4(), claim))  # Call(…), without its __new__
         if self._pending is not None:  # a batch loads from what it holds (decide_each)
             return handler(self, command, call)
         self._loader.prefetch(_named(command))
@@ -276,9 +299,21 @@ class LedgerApplication(Application[uuid.UUID]):
 
     def _allow(self, call: Call, action: Action, territory: str | None,
                record: Callable[[], Item] | None = None) -> None:
-        """Ask access.decide; ownership is worked out only for roles whose rights depend on it."""
-        needs_record = record is not None and call.by.role in ACTING_ROLES
-        require(call.by, action, territory, record() if needs_record and record else None)
+        """Ask access.decide; ownership is worked out only for roles whose rights depend on it.
+        In a batch, what its principal may do where, without a record, is asked once (a
+        principal is frozen and the decision a function of it, the action and territory)."""
+        by = call.by
+        if record is not None and by.role in ACTING_ROLES:
+            require(by, action, territory, record())
+            return
+        allowed = self._allowed
+        if allowed is None or by is not self._batch_by:
+            require(by, action, territory, None)
+            return
+        key = (id(action), territory)  # an Action is a singleton; its own hash is Python's
+        if key not in allowed:
+            require(by, action, territory, None)
+            allowed.add(key)
 
     def _actor_item(self, territory: str, actor_id: uuid.UUID) -> Item:
         actor = self.load(Actor, actor_id, territory)
@@ -298,7 +333,14 @@ class LedgerApplication(Application[uuid.UUID]):
         return Item("match", given.cases | asked.cases, given.companies)
 
     def _today(self) -> date:
-        return datetime.now(self.zone).date()
+        """Today in the ledger's time zone: the same day until its next midnight there."""
+        today, until = self._day
+        if time.time() < until:
+            return today
+        today = datetime.now(self.zone).date()
+        midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), self.zone)
+        self._day = (today, midnight.timestamp())
+        return today
 
     def _register_territory(self, cmd: RegisterTerritory, call: Call) -> Written:
         self._allow(call, Action.REGISTER_TERRITORY, None)

@@ -34,6 +34,7 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 TRAILER = struct.pack("!h", -1)
 _FIELDS = struct.Struct("!hi16siq")  # 4 fields: uuid (16 bytes), bigint (8 bytes)
 _LENGTH = struct.Struct("!i")
+IDS_KEPT = 1 << 12
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
@@ -66,6 +67,10 @@ class EventRows:
         self._uuid_hex = uuids.name if type(uuids) is UUIDAsHex else None
         self._iso = times.name if type(times) is DatetimeAsISO else None
         self._topics: dict[type, bytes] = {}  # an event class -> its topic, length first
+        # An id (its int) -> how the state writes it, for the ids written lately: most events
+        # name ids that others named just before (their offer, need, match, people), and
+        # orjson only reads these dicts. Emptied when IDS_KEPT are kept.
+        self._ids: dict[int, dict[str, str | None]] = {}
         # (event class, its field names, their values' types) -> how to write such an event
         # by copying its fields and replacing only its ids and datetimes (see _shape), or
         # None: through the general _state.
@@ -92,10 +97,9 @@ class EventRows:
         data = self._shaped(shape, fields)
         if data is None:
             return self._row(event)
-        return b"%b%b%b%b" % (
-            _FIELDS.pack(4, 16, fields["originator_id"].int.to_bytes(16), 8,
-                         fields["originator_version"]),
-            shape.topic, _LENGTH.pack(len(data)), data)
+        return _FIELDS.pack(4, 16, fields["originator_id"].int.to_bytes(16), 8,
+                            fields["originator_version"]) \
+            + shape.topic + _LENGTH.pack(len(data)) + data
 
     def _row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
         """`row` for any event."""
@@ -134,9 +138,16 @@ class EventRows:
         order stays the fields'); None where orjson cannot write it."""
         state = fields.copy()
         del state["originator_id"], state["originator_version"]
-        uuid_hex, iso = self._uuid_hex, self._iso
+        ids = self._ids
         for name in shape.uuids:
-            state[name] = {"_type_": uuid_hex, "_data_": state[name].hex}
+            number = state[name].int
+            written = ids.get(number)
+            if written is None:  # an id not written lately: {"_type_": …, "_data_": its .hex}
+                if len(ids) >= IDS_KEPT:
+                    ids.clear()
+                written = ids[number] = {"_type_": self._uuid_hex, "_data_": f"{number:032x}"}
+            state[name] = written
+        iso = self._iso
         for name in shape.datetimes:
             value = state[name]
             # orjson writes a UTC datetime as isoformat() does (tests/unit/test_eventrows.py).

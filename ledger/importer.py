@@ -15,11 +15,12 @@ How it is fast: the commands run through the write service's handlers in memory
 parallel processes where the file allows it (ledger/importplan.py); the events become rows
 of a binary COPY (ledger/eventrows.py), written in one transaction under the event store's
 own table lock (`LedgerRecorder.copy_events`) with the keys of the people the file registers
-and the claim; the COPY starts once the first part ran, while the others finish. The
-garbage collector is off meanwhile. Before the parts fork, this process only scans the lines
+and the claim; when the file runs in parts, the COPY starts with the first rows and goes
+on while the parts run (a line creating what exists already fails it, and only then is
+looked for, `_taken`). The garbage collector is off meanwhile. Before the parts fork, this process only scans the lines
 (`scan`: JSON, command, territory, ref, and every check that names a bad line, so that a
 malformed line is named before anything runs); each part makes the commands of its own lines
-(`build`: the refs read as ids, each command without its dataclass __init__, `_command`),
+(`build`: the refs read as ids, each command without its dataclass __init__),
 and the aggregates make their events without eventsourcing's generic steps
 (ledger/domain/base.py): the same values, attributes and stored bytes.
 """
@@ -32,7 +33,6 @@ import hashlib
 import io
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from eventsourcing.persistence import IntegrityError
 
 from ledger import commands as cmd
 from ledger import importplan
@@ -69,7 +70,7 @@ _MISSING: Any = object()
 
 
 def _template(kind: type[cmd.Command]) -> tuple[dict[str, Any], frozenset[str]] | None:
-    """Every field of a kind of command in field order, with its default (see _command), and
+    """Every field of a kind of command in field order, with its default (see build), and
     those without one; None if its __init__ could do more than set them."""
     if any(not f.init or f.default_factory is not dataclasses.MISSING
            for f in dataclasses.fields(kind)) or hasattr(kind, "__post_init__"):
@@ -80,6 +81,7 @@ def _template(kind: type[cmd.Command]) -> tuple[dict[str, Any], frozenset[str]] 
 
 
 TEMPLATES = {kind: _template(kind) for kind in COMMANDS.values()}
+REFERENCE_FIELDS = {kind: tuple(sorted(REFERENCES[kind])) for kind in COMMANDS.values()}
 # What a line's new id names: an aggregate it creates (a management cost is an event).
 CREATES: frozenset[type[cmd.Command]] = frozenset({
     cmd.RegisterActor, cmd.Pledge, cmd.PostRequest, cmd.MakeMatch, cmd.Fulfil})
@@ -143,7 +145,7 @@ def scan(number: int, line: str | bytes) -> Line:
     if not isinstance(territory, str):
         raise BadLine(number, "every fact names its territory")
     ref = fact.pop("ref", None)
-    if not fields.issuperset(fact):
+    if not fact.keys() <= fields:  # (fields.issuperset(fact) makes a set of the keys first)
         raise BadLine(number, f"unknown fields for {name}: {', '.join(sorted(set(fact) - fields))}"
                               f" (allowed: {', '.join(f.name for f in dataclasses.fields(kind))})")
     if ref is not None:
@@ -180,11 +182,31 @@ def _make(kind: type[cmd.Command], fact: dict[str, Any], territory: str) -> dict
 
 
 def build(line: Line) -> tuple[cmd.Command, uuid.UUID | None]:
-    """A scanned line's command and the id it names (see `parse`)."""
+    """A scanned line's command and the id it names (see `parse`). The command is the frozen
+    dataclass `kind(**fields)` makes, with the refs read as ids (as `_make` reads them, in
+    one copy of the fields): its attributes set in field order without its __init__ setting
+    each one (a fifth of the parsing); every field is the kind's and none is missing
+    (checked by `scan`)."""
     command = line.command
     if command is None:
-        command = _command(line.kind, _make(line.kind, line.fact, line.territory))
-    return command, new_id(line)
+        kind, fact = line.kind, line.fact
+        made = TEMPLATES[kind]
+        assert made is not None
+        values = made[0].copy()
+        values.update(fact)
+        for key in REFERENCE_FIELDS[kind]:
+            value = fact.get(key)
+            if type(value) is str:  # as read by orjson: exactly a str or a list
+                values[key] = ref_id(line.territory, value)
+            elif type(value) is list:
+                values[key] = tuple(ref_id(line.territory, str(v)) for v in value)
+        if type(values.get("required_for")) is list:
+            values["required_for"] = tuple(values["required_for"])
+        command = _new(kind)
+        _set(command, "__dict__", values)
+    if line.new_id is not None or line.ref is None:
+        return command, line.new_id
+    return command, ref_id(line.territory, line.ref)
 
 
 def new_id(line: Line) -> uuid.UUID | None:
@@ -197,19 +219,6 @@ def parse(number: int, line: str | bytes) -> tuple[cmd.Command, uuid.UUID | None
     """The command of a line and the id it names: its ref's, a new one if it names what it
     makes without a ref, else None. Raises BadLine for a line that cannot be a command."""
     return build(scan(number, line))
-
-
-def _command(kind: type[cmd.Command], fact: dict[str, Any]) -> cmd.Command:
-    """`kind(**fact)` for fields that are all the kind's, none missing (checked by `scan`):
-    the same frozen dataclass, its attributes set in field order, without its __init__
-    setting each one (a fifth of the parsing)."""
-    made = TEMPLATES[kind]
-    assert made is not None
-    values = made[0].copy()
-    values.update(fact)
-    command = _new(kind)
-    _set(command, "__dict__", values)
-    return command
 
 
 def read(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -284,34 +293,34 @@ def _import(app: LedgerApplication, parsed: list[Line], claim: Claim,
         recorder.copy_events(rows, first=keys.write,
                              idempotency=(claim.scope, claim.key, first_id))
 
-    # Whether the file creates what exists already is asked of the store meanwhile. The lines
-    # before such a line run as they would without it, so the first line refused either way
-    # is the one a run of the file in order stops at.
-    with ThreadPoolExecutor(1, thread_name_prefix="import-taken") as asking:
-        taken = asking.submit(_taken, app, parsed)
-
-        def ready(events: int) -> None:  # every line ran: nothing refused
-            first_taken = taken.result()
-            if first_taken:
-                raise BadLine(parsed[first_taken[0]].number,
-                              f"AlreadyExists: {first_taken[1]} exists already")
-            if recording:
-                recording(events)
-        try:
-            return importplan.run(app, parsed, build, keys, progress, parts, write, ready)
-        except importplan.Refused as refused:
-            first_taken = taken.result()
-            if first_taken and parsed[first_taken[0]].number < refused.number:
-                raise BadLine(parsed[first_taken[0]].number,
-                              f"AlreadyExists: {first_taken[1]} exists already") from None
-            raise BadLine(refused.number, refused.reason) from refused.__cause__
-        except psycopg.errors.UniqueViolation as err:
-            first_taken = taken.result()
-            if first_taken:  # met by the COPY before every line ran
-                raise BadLine(parsed[first_taken[0]].number,
-                              f"AlreadyExists: {first_taken[1]} exists already") from None
-            # written by someone else meanwhile
-            raise BadLine(0, f"AlreadyExists: {err.diag.message_detail or err}") from err
+    # A line that creates what exists already (in the event store, or from an earlier line)
+    # is not looked for while the lines run: its rows would break the event store's primary
+    # key, so the COPY fails (psycopg.errors.UniqueViolation) and nothing is recorded. Only
+    # then, or when a line is refused, the store is asked (`_taken`) which line that is: the
+    # lines before such a line run as they would without it, so the first line refused either
+    # way is the one a run of the file in order stops at.
+    def ready(events: int) -> None:  # every line ran: nothing refused
+        if recording:
+            recording(events)
+    try:
+        return importplan.run(app, parsed, build, keys, progress, parts, write, ready)
+    except importplan.Refused as refused:
+        first_taken = _taken(app, parsed)
+        if first_taken and parsed[first_taken[0]].number < refused.number:
+            raise BadLine(parsed[first_taken[0]].number,
+                          f"AlreadyExists: {first_taken[1]} exists already") from None
+        raise BadLine(refused.number, refused.reason) from refused.__cause__
+    except (psycopg.errors.UniqueViolation, IntegrityError) as err:
+        # the event store's connections raise eventsourcing's IntegrityError, from psycopg's
+        violation = err if isinstance(err, psycopg.Error) else err.__cause__
+        if not isinstance(violation, psycopg.errors.UniqueViolation):
+            raise
+        first_taken = _taken(app, parsed)
+        if first_taken:  # met by the COPY
+            raise BadLine(parsed[first_taken[0]].number,
+                          f"AlreadyExists: {first_taken[1]} exists already") from None
+        # written by someone else meanwhile
+        raise BadLine(0, f"AlreadyExists: {violation.diag.message_detail or violation}") from err
 
 
 def _created(line: Line) -> uuid.UUID | None:

@@ -13,12 +13,12 @@ of its own lines (`Build`) and runs every shared command and the commands of its
 all in file order, so each command sees exactly what a run of the whole file
 in order would show it. Only the first part keeps the shared commands' events. The first
 part runs in this process, with a smaller share of the groups (FIRST_SHARE), the others in
-forked ones, which send their rows as they go. Once its own part ran, this process writes
-the rows of every part in file order as they arrive (one binary COPY, one transaction), so
-that PostgreSQL stores them while the other parts still run; a refusal anywhere abandons
-the transaction. A part never reads the database: a file that refers to anything it does
-not create on an earlier line (or one that would make a part read the database anyway) runs
-in one part, in this process, as does a small file or a single CPU.
+forked ones; every part hands on its rows as it goes, a CHUNK at a time, and a thread of
+this process writes them in file order as they arrive (one binary COPY, one transaction),
+so that PostgreSQL stores them while the parts still run; a refusal anywhere abandons the
+transaction. A part never reads the database: a file that refers to anything it does not
+create on an earlier line (or one that would make a part read the database anyway) runs in
+one part, in this process, as does a small file or a single CPU.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from typing import Any, Final, NamedTuple, NoReturn, get_args, get_type_hints
 
 import psycopg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import PersistenceError
 
 from ledger import commands as cmd
 from ledger.access import Principal, Role
@@ -69,10 +70,9 @@ REFERENCES = {kind: references(kind) for kind in SHARED | FLOW}
 MIN_SPLIT = 2000  # lines: below this, forking costs more than it saves
 TICK = 1000  # lines between two reports to the progress bar
 CHUNK = 1 << 20  # bytes of rows per write to the COPY, and per message from a forked part
-# The first part, run by this process, gets this share of the lines of one forked part: it
-# ends first, and then writes the rows in file order as the other parts send them, so that
-# PostgreSQL stores them while those still run, instead of after them.
-FIRST_SHARE = 0.75
+# The first part, run by this process, gets this share of the lines of one forked part:
+# this process also merges the rows of every part and writes them to the COPY meanwhile.
+FIRST_SHARE = 0.9
 FORK: Final = "fork"  # the parts share what the parent parsed and holds, without copying it
 
 
@@ -125,8 +125,9 @@ class ImportKeys(KeyStore):
         return key
 
     def get(self, subject_id: uuid.UUID) -> bytes | None:
-        if subject_id in self._new:
-            return self._new[subject_id]
+        key = self._new.get(subject_id)  # a key is never None
+        if key is not None:
+            return key
         if subject_id not in self._read:
             if self.offline:
                 raise Offline
@@ -243,10 +244,14 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
             links.insert(0, made)
         if not links:
             return None
-        top = find(links[0])
+        first = links[0]
+        top = root[first]
+        if top is not first:  # (most links are a root, or one step from it: no call then)
+            top = find(first)
         for other in links[1:]:
-            root[find(other)] = top
-        flow.append((i, links[0]))
+            up = root[other]
+            root[up if root[up] is up else find(other)] = top
+        flow.append((i, first))
     groups: dict[Key, list[int]] = {}
     for i, first in flow:
         groups.setdefault(find(first), []).append(i)
@@ -279,14 +284,15 @@ def run_part(app: LedgerApplication, lines: Sequence[Line], indexes: Sequence[in
             at[0] = line.number
             yield build(line)
 
+    numbers, ends = rows.lines, rows.ends
     try:
         for k, made in enumerate(app.decide_each(commands(), IMPORTER, keys, reads)):
             line = lines[indexes[k]]
             if keep_shared or line.kind not in SHARED:
                 for event in made:
                     blob += row(event)
-                rows.lines.append(line.number)
-                rows.ends.append(len(blob))
+                numbers.append(line.number)
+                ends.append(len(blob))
                 rows.events += len(made)
                 kept += 1
                 if kept % TICK == 0:
@@ -295,6 +301,7 @@ def run_part(app: LedgerApplication, lines: Sequence[Line], indexes: Sequence[in
                     flush(rows)
                     blob = bytearray()
                     rows = Rows(blob=blob)
+                    numbers, ends = rows.lines, rows.ends
     except (Offline, NotInBatch):
         raise Offline from None
     except Exception as err:  # noqa: BLE001 - every refusal names its line
@@ -370,16 +377,48 @@ def _forked(app: LedgerApplication, lines: Sequence[Line], chosen: list[list[int
             process.start()
             send.close()
             children.append(_Child(process, receive, tick))
+        # This part's rows go to the COPY as it makes them, a CHUNK at a time, merged with
+        # the other parts' in file order by a thread of this process (the first flush starts
+        # it: its first row is the file's), so that PostgreSQL stores them while every part
+        # still runs.
+        mine: queue.SimpleQueue[Rows | _Abandoned | None] = queue.SimpleQueue()
+        merged = _Merge(mine, children)
+        copying: list[threading.Thread] = []
+        failed: list[BaseException] = []
+
+        def copy(first_id: uuid.UUID) -> None:
+            try:
+                write(merged.chunks(ready), first_id)
+            except BaseException as err:  # noqa: BLE001 - raised by this process's thread
+                failed.append(err)
+
+        def flush(rows: Rows) -> None:
+            mine.put(rows)
+            if not copying:
+                copying.append(threading.Thread(target=copy, args=(_first_id(rows),),
+                                                name="import-copy", daemon=True))
+                copying[0].start()
+
         try:
-            first = run_part(app, lines, chosen[0], build, keys, True, tick, reads=False)
-        except Refused as refused:
-            _outcome(children, [refused])
-        merged = _Merge(first, children)
-        try:
-            write(merged.chunks(ready), _first_id(first))
-        except psycopg.Error:  # e.g. an id taken meanwhile: unless a line was refused first
-            _settle(children, [])
+            last = run_part(app, lines, chosen[0], build, keys, True, tick, reads=False,
+                            flush=flush)
+        except BaseException as err:
+            mine.put(_Abandoned())  # the COPY, if begun, fails: nothing is recorded
+            for thread in copying:
+                thread.join()
+            if isinstance(err, Refused):
+                _outcome(children, [err])
             raise
+        if last.lines or not copying:
+            flush(last)
+        mine.put(None)
+        copying[0].join()
+        if failed:
+            if isinstance(failed[0], (psycopg.Error, PersistenceError)):
+                # e.g. an id taken (psycopg's error, or eventsourcing's, as the event store's
+                # connections raise it): unless a line was refused first
+                _settle(children, [])
+            raise failed[0]
         tick(0)
         return merged.events
     finally:
@@ -448,24 +487,42 @@ class _Child:
         return None
 
 
-class _Merge:
-    """The rows of the parts in file order: the first part's, all here, and the others' as
-    they arrive."""
+class _Abandoned(Exception):
+    """This process's part was refused: the COPY of the rows is abandoned."""
 
-    def __init__(self, first: Rows, children: list[_Child]) -> None:
+
+class _Merge:
+    """The rows of the parts in file order as they arrive: the first part's (this process's)
+    from a queue, the others' from their pipes."""
+
+    def __init__(self, mine: queue.SimpleQueue[Rows | _Abandoned | None],
+                 children: list[_Child]) -> None:
+        self.mine, self.mine_done = mine, False
         self.children = children
-        self.events = first.events
+        self.events = 0
         # Per part: the rows at hand (lines, where each line's rows end, bytes) and the
         # index of the next line not yet written.
-        self.at: list[tuple[Rows, int] | None] = [(first, 0)] + [None] * len(children)
+        self.at: list[tuple[Rows, int] | None] = [None] * (1 + len(children))
 
     def _head(self, k: int) -> tuple[Rows, int] | None:
         """Part k's rows not written yet, waiting for the next chunk if needed; None once it
         has no more. Raises what a part's failure means."""
         at = self.at[k]
         while at is None or at[1] == len(at[0].lines):
-            child = self.children[k - 1] if k else None
-            if child is None or child.finished:
+            if not k:  # this process's part
+                if self.mine_done:
+                    return None
+                got = self.mine.get()
+                if isinstance(got, _Abandoned):
+                    raise got
+                if got is None:
+                    self.mine_done = True
+                    return None
+                self.events += got.events
+                at = self.at[k] = (got, 0)
+                continue
+            child = self.children[k - 1]
+            if child.finished:
                 return None
             rows = child.next()
             if rows is None:

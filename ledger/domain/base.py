@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 from uuid import UUID
 
+import eventsourcing.domain
 from eventsourcing.domain import (
     Aggregate,
     BaseAggregate,
+    CanCreateTimestamp,
     CanInitAggregate,
     CanMutateAggregate,
     DomainEvent,
@@ -30,6 +33,9 @@ class _EventShape:
 
     template: dict[str, Any]
     required: frozenset[str]
+    # Its create_timestamp is not eventsourcing's (else datetime_now_with_tzinfo() is called
+    # directly, as that one does).
+    own_clock: bool
 
 
 def _event_shape(event_class: type[Any]) -> _EventShape | None:
@@ -54,7 +60,8 @@ def _event_shape(event_class: type[Any]) -> _EventShape | None:
             template[f.name] = _MISSING
         else:
             template[f.name] = f.default
-    return _EventShape(template, frozenset(required))
+    return _EventShape(template, frozenset(required),
+                       event_class.create_timestamp is not CanCreateTimestamp.create_timestamp)
 
 
 _EVENT_SHAPES: dict[type[Any], _EventShape | None] = {}
@@ -80,7 +87,8 @@ def _make_event(event_class: type[Any], kwargs: dict[str, Any], originator_id: U
     values["originator_id"] = originator_id
     values["originator_version"] = originator_version
     if values["timestamp"] is None:
-        values["timestamp"] = event_class.create_timestamp()
+        values["timestamp"] = event_class.create_timestamp() if shape.own_clock \
+            else eventsourcing.domain.datetime_now_with_tzinfo()
     if topic is not None:
         values["originator_topic"] = topic
     event = _new(event_class)
@@ -97,9 +105,17 @@ class _Creation:
     topic: str
     init_names: tuple[str, ...]
     takes_id: bool
+    applies: bool  # the event's apply is not the base one, which does nothing
+    # The same call with the leading parameters of its __init__ given by position (their
+    # values read by one itemgetter) and only the others by name; None: all by name.
+    leading: Callable[[dict[str, Any]], tuple[Any, ...]] | None
+    by_name: tuple[str, ...]
 
 
 _CREATIONS: dict[tuple[type[Any], type[Any]], _Creation | None] = {}
+# Whether an aggregate class has an explicit TOPIC (then eventsourcing's own steps make its
+# events), asked once per class: getattr(cls, "TOPIC", None) costs an AttributeError.
+_TOPICS: dict[type[Any], bool] = {}
 
 
 class LedgerAggregate(Aggregate):
@@ -139,22 +155,41 @@ class LedgerAggregate(Aggregate):
         event = _make_event(event_class, kwargs, id, cls.INITIAL_VERSION, creation.topic)
         if event is None:
             return super()._create(event_class, id=id, **kwargs)
-        # CanInitAggregate.mutate(None), its steps in order.
+        # CanInitAggregate.mutate(None), its steps in order: BaseAggregate.__base_init__ (the
+        # class's own, see _creation) sets the same attributes in the same order. (Set one by
+        # one, not as a new __dict__: the instance keeps Python's compact attribute storage.)
         values = vars(event)
         agg = cls.__new__(cls)
-        agg.__base_init__(id, cls.INITIAL_VERSION, values["timestamp"])
-        init_kwargs = {name: values[name] for name in creation.init_names}
-        if creation.takes_id:
-            init_kwargs["id"] = id
-        agg.__init__(**init_kwargs)  # type: ignore[misc]
-        event.apply(agg)
-        agg._pending_events.append(event)  # noqa: SLF001
+        timestamp = values["timestamp"]
+        pending: list[Any] = []
+        agg._id = id  # noqa: SLF001
+        agg._version = cls.INITIAL_VERSION  # noqa: SLF001
+        agg._created_on = timestamp  # noqa: SLF001
+        agg._modified_on = timestamp  # noqa: SLF001
+        agg._pending_events = pending  # noqa: SLF001
+        leading = creation.leading
+        if leading is not None:
+            agg.__init__(*leading(values),  # type: ignore[misc]
+                         **{name: values[name] for name in creation.by_name})
+        else:
+            init_kwargs = {name: values[name] for name in creation.init_names}
+            if creation.takes_id:
+                init_kwargs["id"] = id
+            agg.__init__(**init_kwargs)  # type: ignore[misc]
+        if creation.applies:
+            event.apply(agg)
+        pending.append(event)
         return agg
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         kwargs.setdefault("territory", self.territory)
         kwargs.setdefault("operator_id", None)
-        if event_class.mutate is not CanMutateAggregate.mutate or getattr(type(self), "TOPIC", None):
+        cls = type(self)
+        try:
+            topic = _TOPICS[cls]
+        except KeyError:
+            topic = _TOPICS[cls] = bool(getattr(cls, "TOPIC", None))
+        if topic or event_class.mutate is not CanMutateAggregate.mutate:
             super().trigger_event(event_class, **kwargs)
             return
         version = self._version + 1
@@ -191,7 +226,20 @@ def _creation(cls: type[BaseAggregate[UUID]], event_class: type[Any], made: Base
     event = made.pending_events[-1]
     if type(event) is not event_class:
         return None
-    names = set(inspect.signature(cls.__init__).parameters)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]  # after self
+    names = {p.name for p in parameters}
+    init_names = tuple(n for n in shape.template if n in names)
+    # The parameters that bind the same by position: the first ones, each given, none
+    # keyword-only or variadic (an itemgetter of two or more gives a tuple).
+    leading: list[str] = []
+    for parameter in parameters:
+        if parameter.name not in init_names or parameter.kind is not parameter.POSITIONAL_OR_KEYWORD:
+            break
+        leading.append(parameter.name)
+    positional = len(leading) >= 2 and "id" not in names
     return _Creation(topic=vars(event)["originator_topic"],
-                     init_names=tuple(n for n in shape.template if n in names),
-                     takes_id="id" in names)
+                     init_names=init_names,
+                     takes_id="id" in names,
+                     applies=event_class.apply is not CanMutateAggregate.apply,
+                     leading=operator.itemgetter(*leading) if positional else None,
+                     by_name=tuple(n for n in init_names if n not in leading))

@@ -269,6 +269,41 @@ def test_what_exists_already_is_refused_at_the_line_that_creates_it(
     assert again.value.number == 1
 
 
+@pytest.mark.parametrize("parts", [1, 2])
+def test_the_earlier_of_a_line_creating_what_exists_and_a_refused_line_is_named(
+        parts: int, roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which line creates what exists already is asked only once the COPY (which meets it)
+    fails or a line is refused: the line named is the first bad one either way, whichever
+    process ran it, the COPY still streaming or not; nothing of the file is recorded."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    monkeypatch.setattr(importplan, "CHUNK", 256)
+    store = IdempotencyStore(container.db)
+    before = territory_code()
+    assert import_file(container.app, store, _write(tmp_path / f"{before}.jsonl",
+                                                    _story(before, 4)), parts=parts)
+    code = territory_code()
+    facts = _story(code, 30)
+    # A person recorded already (with the territory before): the id is given as it is.
+    again = {"command": "register_actor", "territory": code,
+             "ref": str(ref_id(before, "p1")), "kind": "citizen", "display_name": "again"}
+    over = next(i for i, f in enumerate(facts) if f.get("ref") == "m20") + 1
+    refused = {"command": "match", "territory": code, "ref": "extra", "contribution_id": "c20",
+               "request_id": "r20", "quantity": 301}
+    cases = {"only": ([(8, again)], 9, "AlreadyExists"),
+             "first": ([(over, refused), (8, again)], 9, "AlreadyExists"),
+             "after": ([(over, again), (over, refused)], over + 1, "OverAllocationError")}
+    for name, (insertions, number, reason) in cases.items():
+        lines = list(facts)
+        for at, fact in insertions:
+            lines.insert(at, fact)
+        with pytest.raises(BadLine, match=reason) as bad:
+            import_file(container.app, store, _write(tmp_path / f"{name}.jsonl", lines),
+                        parts=parts)
+        assert bad.value.number == number, name
+    assert _events(roles.database_url, code) == 0
+
+
 def test_personal_data_is_sealed_with_keys_written_with_the_events(
         roles: Roles, container: Container, tmp_path: Path) -> None:
     """The keys of the people a file registers are kept only if the file is recorded, and
@@ -325,15 +360,18 @@ def test_a_part_that_would_read_the_store_sends_the_file_to_one_part(
     assert recorded == _events(roles.database_url, code) > len(facts)
 
 
-def test_a_refusal_in_a_forked_part_while_the_rows_are_written_records_nothing(
-        roles: Roles, container: Container, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first part (this process) gets almost nothing and rows go in small chunks, so the
-    COPY is under way, with rows of both parts written, when the other part refuses a line:
-    the transaction is abandoned, keys included, and the line is named."""
-    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
-    monkeypatch.setattr(importplan, "FIRST_SHARE", 0.01)
-    monkeypatch.setattr(importplan, "CHUNK", 256)
+def _over_allocated_story() -> tuple[str, list[dict[str, Any]], int]:
+    """A story of 40 with a match that over-allocates right after match m35 (at `over` + 1)."""
+    code = territory_code()
+    facts = _story(code, 40)
+    over = next(i for i, f in enumerate(facts) if f.get("ref") == "m35")
+    facts.insert(over + 1, {"command": "match", "territory": code, "ref": "extra",
+                            "contribution_id": "c35", "request_id": "r35", "quantity": 1000})
+    return code, facts, over
+
+
+def _counting_copies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the chunks written to the import's COPY, as they are written."""
     copied: list[int] = []
     copy_events = LedgerRecorder.copy_events
 
@@ -344,11 +382,20 @@ def test_a_refusal_in_a_forked_part_while_the_rows_are_written_records_nothing(
                 yield chunk
         return copy_events(self, counted(), **kwargs)
     monkeypatch.setattr(LedgerRecorder, "copy_events", counting)
-    code = territory_code()
-    facts = _story(code, 40)
-    over = next(i for i, f in enumerate(facts) if f.get("ref") == "m35")
-    facts.insert(over + 1, {"command": "match", "territory": code, "ref": "extra",
-                            "contribution_id": "c35", "request_id": "r35", "quantity": 1000})
+    return copied
+
+
+def test_a_refusal_in_a_forked_part_while_the_rows_are_written_records_nothing(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first part (this process) gets almost nothing and rows go in small chunks, so the
+    COPY is under way, with rows of both parts written, when the other part refuses a line:
+    the transaction is abandoned, keys included, and the line is named."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    monkeypatch.setattr(importplan, "FIRST_SHARE", 0.01)
+    monkeypatch.setattr(importplan, "CHUNK", 256)
+    copied = _counting_copies(monkeypatch)
+    code, facts, over = _over_allocated_story()
     with pytest.raises(BadLine, match="OverAllocationError") as refused:
         import_file(container.app, IdempotencyStore(container.db),
                     _write(tmp_path / "late.jsonl", facts), parts=2)
@@ -360,6 +407,37 @@ def test_a_refusal_in_a_forked_part_while_the_rows_are_written_records_nothing(
     recorded = import_file(container.app, IdempotencyStore(container.db),
                            _write(tmp_path / "fine.jsonl", facts), parts=2)
     assert recorded == _events(roles.database_url, code) > len(facts)
+
+
+def test_a_refusal_in_this_process_s_part_while_its_rows_are_written_records_nothing(
+        roles: Roles, container: Container, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's part hands on its rows as it goes: the COPY is under way, with rows of
+    both parts written, when this part refuses a line: the transaction is abandoned, keys
+    included, and the line is named."""
+    monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
+    monkeypatch.setattr(importplan, "CHUNK", 256)
+    copied = _counting_copies(monkeypatch)
+    code, facts, over = _over_allocated_story()
+    planned = importplan.plan
+    mine: list[bool] = []
+
+    def refused_here(parsed: list[importplan.Line], parts: int) -> list[list[int]] | None:
+        chosen = planned(parsed, parts)
+        assert chosen is not None and len(chosen) == 2
+        if over + 1 not in chosen[0]:  # every part has the first line: any may be the first
+            chosen = [chosen[1], chosen[0]]
+        mine.append(over + 1 in chosen[0])
+        return chosen
+    monkeypatch.setattr(importplan, "plan", refused_here)
+    with pytest.raises(BadLine, match="OverAllocationError") as refused:
+        import_file(container.app, IdempotencyStore(container.db),
+                    _write(tmp_path / "here.jsonl", facts), parts=2)
+    assert mine == [True]
+    assert refused.value.number == over + 2
+    assert len(copied) > 10  # the rows were being written
+    assert _events(roles.database_url, code) == 0
+    assert container.keys.get(ref_id(code, "p0")) is None
 
 
 def test_a_forked_part_that_would_read_the_store_while_the_rows_are_written(

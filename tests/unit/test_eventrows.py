@@ -15,6 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger import eventrows
 from ledger.eventrows import HEADER, TRAILER, EventRows
 from tests.unit.domain.scenario import every_event_story
 
@@ -127,3 +128,16 @@ def test_what_orjson_writes_otherwise_goes_through_the_mapper() -> None:
 def test_the_copy_header_and_trailer_are_postgresql_binary_copy() -> None:
     assert b"PGCOPY\n\xff\r\n\x00" + bytes(8) == HEADER
     assert TRAILER == b"\xff\xff"
+
+
+def test_ids_written_lately_are_kept_and_the_rows_stay_the_mappers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An id's JSON is kept for the next events that name it (a few at a time here, so that
+    the kept ones are dropped and made again many times)."""
+    monkeypatch.setattr(eventrows, "IDS_KEPT", 3)
+    rows = _rows()
+    events = [e for _ in range(3) for a in every_event_story() for e in a.collect_events()]
+    for event in events + events:
+        assert _parse_row(rows.row(event)) == rows.mapper.to_stored_event(event)
+        assert rows.stored(event) == rows.mapper.to_stored_event(event)
+    assert 0 < len(rows._ids) <= 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -102,6 +103,26 @@ def test_a_forked_child_never_reuses_the_parents_nonces() -> None:
     os.waitpid(pid, 0)
     assert len(child) == 12
     assert child != _opened_nonce(seal(KEY, SUBJECT, "y"))
+
+
+def test_threads_sealing_at_once_never_get_the_same_nonce() -> None:
+    """Nonces are handed out without a lock per value: each still goes to one value, across
+    many blocks and threads."""
+    taken: list[list[str]] = [[] for _ in range(8)]
+    start = threading.Barrier(len(taken))
+
+    def sealing(mine: list[str]) -> None:
+        start.wait()
+        mine.extend(seal(KEY, SUBJECT, "v") for _ in range(privacy.NONCE_BLOCK * 3))
+
+    threads = [threading.Thread(target=sealing, args=(mine,)) for mine in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    nonces = [_opened_nonce(s) for mine in taken for s in mine]
+    assert len(nonces) == 8 * privacy.NONCE_BLOCK * 3 == len(set(nonces))
+    assert all(unseal(KEY, SUBJECT, s) == "v" for mine in taken for s in mine[:5])
 
 
 def _opened_nonce(sealed: str) -> bytes:

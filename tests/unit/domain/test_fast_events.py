@@ -128,3 +128,45 @@ def test_an_event_class_with_its_own_init_is_made_by_it() -> None:
     custom = Custom._create(Custom.Created, id=uuid.uuid4(), territory="018996", operator_id=None)
     custom.note("quiet")
     assert custom.collect_events()[-1].note == "QUIET"  # type: ignore[attr-defined]
+
+
+class Shuffled(LedgerAggregate):
+    """An __init__ whose parameters are in another order than the event's fields, one with a
+    default the event lacks, and one keyword-only: bound by position only where the same."""
+
+    class Opened(LedgerAggregate.Created):
+        first: str
+        second: int
+        third: str | None
+
+    def __init__(self, territory: str, second: int, first: str, extra: int = 7, *,
+                 third: str | None = None) -> None:
+        super().__init__(territory)
+        self.order = [("second", second), ("first", first), ("extra", extra), ("third", third)]
+
+
+@pytest.mark.parametrize("aggregate", [Shuffled, Territory])
+def test_an_init_gets_each_value_under_its_own_name(aggregate: type[LedgerAggregate],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def create() -> LedgerAggregate:
+        if aggregate is Territory:
+            return Territory._create(Territory.Registered, id=uuid.UUID(int=1),
+                                     territory="018995", operator_id="op", code="018995",
+                                     name="N")
+        return Shuffled._create(Shuffled.Opened, id=uuid.UUID(int=2), territory="018995",
+                                operator_id=None, first="f", second=2, third="t")
+
+    create()  # learnt
+    creation = fast._CREATIONS[(aggregate, Territory.Registered if aggregate is Territory  # noqa: SLF001
+                                else Shuffled.Opened)]
+    assert creation is not None and creation.leading is not None
+    made = create()
+    with monkeypatch.context() as patch:
+        _generic(patch)
+        expected = create()
+    assert list(vars(made))[5:] == list(vars(expected))[5:]  # after the base's own
+    for name in list(vars(expected))[5:]:
+        assert getattr(made, name) == getattr(expected, name), name
+    if aggregate is Shuffled:
+        assert made.order == [("second", 2), ("first", "f"), ("extra", 7), ("third", "t")]  # type: ignore[attr-defined]
+        assert creation.by_name == ("third",)  # territory, second and first by position
