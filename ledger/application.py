@@ -57,10 +57,6 @@ from ledger.loader import Loader
 from ledger.privacy import KeyStore, seal
 
 A = TypeVar("A", bound=LedgerAggregate)
-_uuid4 = uuid.uuid4
-_tuple_new = tuple.__new__
-_new = object.__new__
-_set = object.__setattr__
 T = TypeVar("T")
 CONFLICT_RETRIES = 5
 EXPIRY_OPERATOR = "system:expiry"
@@ -122,8 +118,10 @@ class ConcurrencyConflict(Exception):
     """Another operator changed the same items at the same time, too often to retry."""
 
 
-@dataclass(frozen=True)
-class Written:
+class Written(NamedTuple):
+    """What a command recorded: the id of what it made, the position of its last event (0
+    in a batch, which records nothing itself), and its primary aggregate."""
+
     id: uuid.UUID
     position: int
     aggregate: LedgerAggregate
@@ -232,10 +230,7 @@ class LedgerApplication(Application[uuid.UUID]):
             for aggregate in others:
                 pending[aggregate.id.int] = aggregate
                 decided += aggregate.collect_events()
-            # Written(made, 0, primary), without the frozen dataclass's __init__ (unused here)
-            written = _new(Written)
-            _set(written, "__dict__", {"id": made, "position": 0, "aggregate": primary})
-            return written
+            return Written(made, 0, primary)
         extra = {"idempotency": (claim.scope, claim.key, made)} if claim else {}
         if self.repository.cache is not None or self.snapshots is not None:
             recordings = self.save(primary, *others, **extra)
@@ -288,7 +283,7 @@ class LedgerApplication(Application[uuid.UUID]):
         if not isinstance(command, RegisterTerritory) and not by.sees(command.territory):
             raise NotFound("territory", command.territory)
         handler = HANDLERS[type(command)]
-        call = _tuple_new(Call, (by, new_id or _uuid4(), claim))  # Call(…), without its __new__
+        call = Call(by, new_id or uuid.uuid4(), claim)
         if self._pending is not None:  # a batch loads from what it holds (decide_each)
             return handler(self, command, call)
         self._loader.prefetch(_named(command))

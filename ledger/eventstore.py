@@ -72,7 +72,7 @@ class LedgerRecorder(PostgresApplicationRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.group_commit = GroupCommit(self._insert_together, self._insert_alone)
+        self.group_commit = GroupCommit(self._write, self._insert_alone)
         schema = self.datastore.schema
         function = Identifier(schema, WRITE_FUNCTION_NAME)
         # Created with eventsourcing's tables, by create_table (ledger.container takes turns).
@@ -94,11 +94,6 @@ class LedgerRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return None
         claims = [(*idempotency, len(stored_events) - 1)] if idempotency else []
-        ids: list[int] = self._write(stored_events, claims)
-        return ids
-
-    def _insert_together(self, stored_events: Sequence[StoredEvent],
-                         claims: list[tuple[str, str, Any, int]]) -> Sequence[int]:
         ids: list[int] = self._write(stored_events, claims)
         return ids
 

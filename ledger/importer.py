@@ -166,47 +166,40 @@ def scan(number: int, line: str | bytes) -> Line:
 
 def _make(kind: type[cmd.Command], fact: dict[str, Any], territory: str) -> dict[str, Any]:
     """The fields of a line's command: its refs read as ids (in a copy: the line is kept)."""
-    references = REFERENCES[kind].intersection(fact)
-    if not references and type(fact.get("required_for")) is not list:
-        return fact
-    fact = fact.copy()
-    for key in references:
-        value = fact[key]
-        if isinstance(value, str):
-            fact[key] = ref_id(territory, value)
-        elif isinstance(value, list):
-            fact[key] = tuple(ref_id(territory, str(v)) for v in value)
-    if isinstance(fact.get("required_for"), list):
-        fact["required_for"] = tuple(fact["required_for"])
-    return fact
+    fields = fact.copy()
+    _read_refs(kind, fields, territory)
+    return fields
+
+
+def _read_refs(kind: type[cmd.Command], fields: dict[str, Any], territory: str) -> None:
+    """The refs among a command's fields read as ids, in place (as orjson reads a line, each
+    is exactly a str or a list)."""
+    for key in REFERENCE_FIELDS[kind]:
+        value = fields.get(key)
+        if type(value) is str:
+            fields[key] = ref_id(territory, value)
+        elif type(value) is list:
+            fields[key] = tuple(ref_id(territory, str(v)) for v in value)
+    if type(fields.get("required_for")) is list:
+        fields["required_for"] = tuple(fields["required_for"])
 
 
 def build(line: Line) -> tuple[cmd.Command, uuid.UUID | None]:
     """A scanned line's command and the id it names (see `parse`). The command is the frozen
-    dataclass `kind(**fields)` makes, with the refs read as ids (as `_make` reads them, in
-    one copy of the fields): its attributes set in field order without its __init__ setting
-    each one (a fifth of the parsing); every field is the kind's and none is missing
-    (checked by `scan`)."""
+    dataclass `kind(**fields)` makes, with the refs read as ids (`_read_refs`, in one copy of
+    the fields): its attributes set in field order without its __init__ setting each one (a
+    fifth of the parsing); every field is the kind's and none is missing (checked by
+    `scan`)."""
     command = line.command
     if command is None:
-        kind, fact = line.kind, line.fact
-        made = TEMPLATES[kind]
+        made = TEMPLATES[line.kind]
         assert made is not None
         values = made[0].copy()
-        values.update(fact)
-        for key in REFERENCE_FIELDS[kind]:
-            value = fact.get(key)
-            if type(value) is str:  # as read by orjson: exactly a str or a list
-                values[key] = ref_id(line.territory, value)
-            elif type(value) is list:
-                values[key] = tuple(ref_id(line.territory, str(v)) for v in value)
-        if type(values.get("required_for")) is list:
-            values["required_for"] = tuple(values["required_for"])
-        command = _new(kind)
+        values.update(line.fact)
+        _read_refs(line.kind, values, line.territory)
+        command = _new(line.kind)
         _set(command, "__dict__", values)
-    if line.new_id is not None or line.ref is None:
-        return command, line.new_id
-    return command, ref_id(line.territory, line.ref)
+    return command, new_id(line)
 
 
 def new_id(line: Line) -> uuid.UUID | None:

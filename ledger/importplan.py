@@ -76,7 +76,6 @@ FIRST_SHARE = 0.9
 FORK: Final = "fork"  # the parts share what the parent parsed and holds, without copying it
 
 
-
 class Line(NamedTuple):
     """A line of the file as scanned before the parts run (ledger.importer.scan): enough to
     plan; the part that runs it makes its command (`Build`)."""
@@ -189,6 +188,9 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
     actors: set[Key] = set()
     root: dict[Key, Key] = {}  # union-find over the flow aggregates
 
+    def key(territory: str, ref: str) -> Key:
+        return ref if territory == home else (territory, ref)
+
     def find(x: Key) -> Key:
         while (up := root[x]) is not x:
             root[x] = root[up]
@@ -211,16 +213,15 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
             if value is None:
                 continue
             if type(value) is str:
-                if (value if territory == home else (territory, value)) not in actors:
+                if key(territory, value) not in actors:
                     return None
-            elif type(value) is not list or not all(
-                    (str(v) if territory == home else (territory, str(v))) in actors
-                    for v in value):
+            elif type(value) is not list or not all(key(territory, str(v)) in actors
+                                                    for v in value):
                 return None
         if kind in SHARED:
             shared.append(i)
             if kind is cmd.RegisterActor and ref is not None:
-                actors.add(ref if territory == home else (territory, ref))
+                actors.add(key(territory, ref))
             continue
         links: list[Key] = []
         for name in flow_names:
@@ -228,7 +229,7 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
             if value is not None:
                 if type(value) is not str:
                     return None
-                link = value if territory == home else (territory, value)
+                link = key(territory, value)
                 if link not in root:
                     return None
                 links.append(link)
@@ -237,7 +238,7 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
             if ref is None:  # a new id: nothing of the file names it
                 made = i
             else:
-                made = ref if territory == home else (territory, ref)
+                made = key(territory, ref)
                 if made in root:  # created twice: refused, in one part
                     return None
             root[made] = made

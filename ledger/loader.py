@@ -79,13 +79,13 @@ class _Wanted(Job):
 class _Reads(Turns[_Wanted]):
     """The loads of concurrent commands, one query a turn (ledger/combine.py)."""
 
-    def __init__(self, fetch: Callable[..., dict[uuid.UUID, Any]]) -> None:
+    def __init__(self, fetch: Callable[[list[uuid.UUID]], dict[uuid.UUID, Any]]) -> None:
         super().__init__()
         self.fetch = fetch
         self.groups = 0  # queries that loaded for more than one command (for tests)
 
     def work(self, group: list[_Wanted]) -> None:
-        current = self.fetch([i for w in group for i in w.ids], copies=False)
+        current = self.fetch([i for w in group for i in w.ids])
         if len(group) > 1:
             self.groups += 1
         for w in group:
@@ -105,7 +105,7 @@ class Loader:
         self.kept: OrderedDict[uuid.UUID, Any] = OrderedDict()
         self.lock = threading.Lock()
         self.local = threading.local()
-        self.reads = _Reads(lambda ids, copies: self._fetch(ids, copies))
+        self.reads = _Reads(lambda ids: self._fetch(ids))
         # As bytes, once: a composed statement is rendered again on every execute.
         self.query = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {} e "
@@ -119,7 +119,7 @@ class Loader:
         """Load these for the command this thread is about to run (each is handed out once:
         a second ``get`` of the same id, or a retry, reads the store again), in one query
         with the commands that arrive while another's query is under way."""
-        self.local.ready = self._together(list(dict.fromkeys(ids))) if self.datastore else {}
+        self.local.ready = self._together(list(ids)) if self.datastore else {}
 
     def _together(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
         wanted = _Wanted(ids)
@@ -140,13 +140,13 @@ class Loader:
         found = self._fetch([ident])
         if ident not in found:
             raise AggregateNotFoundError(ident)
-        return found[ident]
+        return private_copy(found[ident])
 
     # Like eventsourcing's own reads: a connection lost (PostgreSQL restarted) is retried.
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _fetch(self, ids: Iterable[uuid.UUID], copies: bool = True) -> dict[uuid.UUID, Any]:
-        """The aggregates up to date: private copies, or (``copies=False``) the current
-        objects themselves, which may be the kept ones: never to be handed out as they are."""
+    def _fetch(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Any]:
+        """The aggregates up to date: the current objects themselves, which may be the kept
+        ones, so never to be handed out as they are (`private_copy`)."""
         wanted = list(dict.fromkeys(ids))
         if not wanted or self.datastore is None:
             return {}
@@ -170,14 +170,14 @@ class Loader:
             base = kept.get(i)
             if i not in newer:
                 if base is not None:
-                    out[i] = private_copy(base) if copies else base
+                    out[i] = base
                 continue
             events = [self.mapper.to_domain_event(s) for s in newer[i]]
             current = project_aggregate(private_copy(base) if base is not None else None, events)
             if current is None:
                 continue
             self._keep(i, current)
-            out[i] = private_copy(current) if copies else current
+            out[i] = current
         return out
 
     def _keep(self, ident: uuid.UUID, aggregate: Any) -> None:

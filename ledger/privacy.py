@@ -219,8 +219,8 @@ _CIPHERS_MAX = 4096
 # Nonces: 12 fresh bytes from os.urandom per value, read NONCE_BLOCK values at a time and
 # handed out each once: by an iterator over the block's nonces, whose next() no other thread
 # can interleave with (it runs in C, under the GIL), so no lock is taken per nonce. A block
-# is read under a lock, and dropped in a forked child (by the fork hook, and by the pid
-# check), so a parent and its child never hand out the same bytes.
+# is read under a lock, and dropped in a forked child (the fork hook), so a parent and its
+# child never hand out the same bytes.
 NONCE_BLOCK = 256
 
 
@@ -230,24 +230,20 @@ class _Nonces:
         self.forget()
 
     def forget(self) -> None:
-        self.pid: int = 0
         self.left: Iterator[bytes] = iter(())
 
     def take(self) -> bytes:
-        if self.pid == os.getpid():
-            nonce = next(self.left, None)
-            if nonce is not None:
-                return nonce
+        nonce = next(self.left, None)
+        if nonce is not None:
+            return nonce
         with self.lock:  # a new block; what is left of the one before is never handed out
             block = os.urandom(12 * NONCE_BLOCK)
             self.left = iter([block[at:at + 12] for at in range(12, len(block), 12)])
-            self.pid = os.getpid()
             return block[:12]
 
 
 _nonces = _Nonces()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_nonces.forget)
+os.register_at_fork(after_in_child=_nonces.forget)
 
 
 def _cipher(key: bytes) -> AESGCM:

@@ -67,6 +67,15 @@ def _event_shape(event_class: type[Any]) -> _EventShape | None:
 _EVENT_SHAPES: dict[type[Any], _EventShape | None] = {}
 
 
+def _shape_of(event_class: type[Any]) -> _EventShape | None:
+    """`_event_shape`, worked out once per class."""
+    try:
+        return _EVENT_SHAPES[event_class]
+    except KeyError:
+        shape = _EVENT_SHAPES[event_class] = _event_shape(event_class)
+        return shape
+
+
 def _make_event(event_class: type[Any], kwargs: dict[str, Any], originator_id: UUID,
                 originator_version: int, topic: str | None = None) -> Any:
     """The event `event_class(**kwargs, originator_id=…, originator_version=…, timestamp=…)`
@@ -74,10 +83,7 @@ def _make_event(event_class: type[Any], kwargs: dict[str, Any], originator_id: U
     timestamp made now unless given; with `topic`, the originator_topic of a creation), or
     None where only its own __init__ may make it (then also for a missing or unknown
     argument, so that the error is the dataclass's)."""
-    try:
-        shape = _EVENT_SHAPES[event_class]
-    except KeyError:
-        shape = _EVENT_SHAPES[event_class] = _event_shape(event_class)
+    shape = _shape_of(event_class)
     if shape is None:
         return None
     values = shape.template.copy()
@@ -220,7 +226,7 @@ def _creation(cls: type[BaseAggregate[UUID]], event_class: type[Any], made: Base
             event_class.mutate is not CanInitAggregate.mutate or \
             cls.__base_init__ is not BaseAggregate.__base_init__ or not made.pending_events:
         return None
-    shape = _event_shape(event_class)
+    shape = _shape_of(event_class)
     if shape is None:
         return None
     event = made.pending_events[-1]

@@ -94,12 +94,12 @@ def test_a_write_that_conflicts_records_nothing_and_marks_no_claim(container: Co
                 "ORDER BY key", (keys,))]
     (first_id,) = recorder._insert_alone([first])  # type: ignore[attr-defined]  # noqa: SLF001
     with pytest.raises(IntegrityError):
-        recorder._insert_together(  # type: ignore[attr-defined]  # noqa: SLF001
+        recorder._write(  # type: ignore[attr-defined]  # noqa: SLF001
             [second, third, first], [("test", keys[0], made[1], 0), ("test", keys[1], made[2], 1)])
     assert stored(*made) == [(made[0], first_id)]
     assert marks() == [(None, None), (None, None)]
 
-    ids = recorder._insert_together(  # type: ignore[attr-defined]  # noqa: SLF001
+    ids = recorder._write(  # type: ignore[attr-defined]  # noqa: SLF001
         [second, third], [("test", keys[0], made[1], 0), ("test", keys[1], made[2], 1)])
     assert len(ids) == 2 and ids[0] > first_id and ids[1] > ids[0]
     assert stored(*made) == [(made[0], first_id), (made[1], ids[0]), (made[2], ids[1])]

@@ -94,8 +94,8 @@ def test_concurrent_commands_share_one_query_and_each_gets_its_own_copies(
         first_read, release = threading.Event(), threading.Event()
         queries: list[list[uuid.UUID]] = []
 
-        def fetch(ids: list[uuid.UUID], copies: bool = True) -> dict[uuid.UUID, Any]:
-            found: dict[uuid.UUID, Any] = real_fetch(ids, copies)
+        def fetch(ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
+            found: dict[uuid.UUID, Any] = real_fetch(ids)
             queries.append(list(ids))
             if len(queries) == 1:  # the first query has read; hold it there
                 first_read.set()
