@@ -138,7 +138,7 @@ def scan(number: int, line: str | bytes) -> Line:
     if not isinstance(fact, dict):
         raise BadLine(number, "a fact is a JSON object")
     name = fact.pop("command", None)
-    if name not in COMMANDS:
+    if type(name) is not str or name not in COMMANDS:  # (a list in a dict: TypeError)
         raise BadLine(number, f"unknown command {name!r} (allowed: {', '.join(COMMANDS)})")
     kind, fields = COMMANDS[name], FIELDS[name]
     territory = fact.get("territory")

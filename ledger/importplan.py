@@ -199,11 +199,16 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
 
     shared: list[int] = []
     flow: list[tuple[int, Key]] = []
-    for i, (_, kind, territory, fact, ref, _, _) in enumerate(lines):
-        spec = SPECS.get(kind)
+    register_territory, register_actor = cmd.RegisterTerritory, cmd.RegisterActor
+    specs, creates = SPECS, FLOW_CREATES
+    for i, line in enumerate(lines):
+        kind, territory, fact = line[1], line[2], line[3]
+        spec = specs.get(kind)
         if spec is None:
             return None
-        if kind is cmd.RegisterTerritory:
+        # key(territory, ref), inline: a call per ref was a tenth of the plan
+        at_home = territory == home
+        if kind is register_territory:
             territories.add(territory)
         elif territory not in territories:
             return None
@@ -213,49 +218,54 @@ def plan(lines: Sequence[Line], parts: int) -> list[list[int]] | None:
             if value is None:
                 continue
             if type(value) is str:
-                if key(territory, value) not in actors:
+                if (value if at_home else (territory, value)) not in actors:
                     return None
             elif type(value) is not list or not all(key(territory, str(v)) in actors
                                                     for v in value):
                 return None
         if kind in SHARED:
             shared.append(i)
-            if kind is cmd.RegisterActor and ref is not None:
-                actors.add(key(territory, ref))
+            ref = line[4]
+            if kind is register_actor and ref is not None:
+                actors.add(ref if at_home else (territory, ref))
             continue
-        links: list[Key] = []
-        for name in flow_names:
-            value = fact.get(name)
-            if value is not None:
-                if type(value) is not str:
-                    return None
-                link = key(territory, value)
-                if link not in root:
-                    return None
-                links.append(link)
-        if kind in FLOW_CREATES:
+        top: Key | None = None
+        first: Key | None = None
+        if kind in creates:
+            ref = line[4]
             made: Key
             if ref is None:  # a new id: nothing of the file names it
                 made = i
             else:
-                made = key(territory, ref)
+                made = ref if at_home else (territory, ref)
                 if made in root:  # created twice: refused, in one part
                     return None
-            root[made] = made
-            links.insert(0, made)
-        if not links:
+            root[made] = top = first = made
+        for name in flow_names:
+            value = fact.get(name)
+            if value is None:
+                continue
+            if type(value) is not str:
+                return None
+            link = value if at_home else (territory, value)
+            up = root.get(link)
+            if up is None:
+                return None
+            if root[up] is not up:  # (most links are a root, or one step from it)
+                up = find(up)
+            if top is None:
+                top, first = up, link
+            elif up is not top:
+                root[up] = top
+        if first is None:
             return None
-        first = links[0]
-        top = root[first]
-        if top is not first:  # (most links are a root, or one step from it: no call then)
-            top = find(first)
-        for other in links[1:]:
-            up = root[other]
-            root[up if root[up] is up else find(other)] = top
         flow.append((i, first))
     groups: dict[Key, list[int]] = {}
     for i, first in flow:
-        groups.setdefault(find(first), []).append(i)
+        top = root[first]
+        if root[top] is not top:
+            top = find(top)
+        groups.setdefault(top, []).append(i)
     # (lines / the part's share, part) as a heap: the first part gets FIRST_SHARE of the
     # lines of each other part.
     loads: list[tuple[float, int]] = [(0.0, k) for k in range(parts)]

@@ -12,7 +12,17 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from ledger.importer import COMMANDS, IMPORT_NAMESPACE, BadLine, build, parse, ref_id, scan, uuid5
+from ledger.importer import (
+    COMMANDS,
+    IMPORT_NAMESPACE,
+    BadLine,
+    _numbered,
+    build,
+    parse,
+    ref_id,
+    scan,
+    uuid5,
+)
 from ledger.importplan import REFERENCES
 
 
@@ -113,3 +123,14 @@ def test_a_line_the_scan_takes_is_always_made_into_its_command(name: str,
         assert new_id == ref_id("018182", str(fact["ref"]))
     assert build(line) == (command, new_id)
     assert line.fact == {k: v for k, v in fact.items() if k not in ("command", "ref")}
+
+
+@pytest.mark.parametrize("name", [["pledge"], {"a": 1}, 7, None])
+def test_a_command_that_is_not_a_name_is_a_bad_line(name: object) -> None:
+    with pytest.raises(BadLine, match=r"^line 5: unknown command"):
+        scan(5, orjson.dumps({"command": name, "territory": "018182"}))
+
+
+def test_blank_lines_are_skipped_and_the_others_keep_their_numbers() -> None:
+    lines = [b"{}\n", b"\n", b"  \t\r\n", b"{\"a\": 1}\n", b"\x0c\n", b"[]"]
+    assert list(_numbered(lines)) == [(1, b"{}\n"), (4, b"{\"a\": 1}\n"), (6, b"[]")]
