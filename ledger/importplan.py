@@ -29,6 +29,7 @@ import heapq
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -73,6 +74,7 @@ CHUNK = 1 << 20  # bytes of rows per write to the COPY, and per message from a f
 # The first part, run by this process, gets this share of the lines of one forked part:
 # this process also merges the rows of every part and writes them to the COPY meanwhile.
 FIRST_SHARE = 0.9
+SWITCH_INTERVAL = 0.0005  # seconds, while the parts run (see _forked)
 FORK: Final = "fork"  # the parts share what the parent parsed and holds, without copying it
 
 
@@ -380,6 +382,11 @@ def _forked(app: LedgerApplication, lines: Sequence[Line], chosen: list[list[int
     # What exists now is shared with the forked parts, page by page until either side writes
     # to it: keep the garbage collector's bookkeeping off those objects meanwhile.
     gc.freeze()
+    # The thread writing the COPY waits for the GIL each time it is back from the pipe or the
+    # socket, while this process's part holds it: a shorter switch interval meanwhile keeps
+    # PostgreSQL fed (about 7% faster, 5 runs of 5 alternating with the default 5 ms).
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         for indexes in chosen[1:]:
             receive, send = context.Pipe(duplex=False)
@@ -433,6 +440,7 @@ def _forked(app: LedgerApplication, lines: Sequence[Line], chosen: list[list[int
         tick(0)
         return merged.events
     finally:
+        sys.setswitchinterval(switching)
         gc.unfreeze()
         for child in children:  # each has sent all it had, unless we stop early
             child.receive.close()

@@ -204,10 +204,12 @@ def test_an_import_is_relayed_and_projected_as_the_write_service_records_it(
     monkeypatch.setattr(importplan, "MIN_SPLIT", 1)
     monkeypatch.setattr(importplan, "CHUNK", 256)
     forked: list[int] = []
+    switching: list[float] = []
     fork = importplan._forked  # noqa: SLF001
 
     def counted(*args: Any) -> int:
         forked.append(len(args[2]))
+        switching.append(sys.getswitchinterval())
         return fork(*args)
     monkeypatch.setattr(importplan, "_forked", counted)
     made, alone, split = territory_code(), territory_code(), territory_code()
@@ -219,6 +221,7 @@ def test_an_import_is_relayed_and_projected_as_the_write_service_records_it(
         path = _write(tmp_path / f"{code}.jsonl", _story(code, 40))
         assert import_file(container.app, store, path, parts=parts)
     assert forked == [2]
+    assert sys.getswitchinterval() == switching[0]  # as before, once the parts ran
     expected = _relayed(container, roles.database_url, made)
     assert "<unknown id>" not in "".join(expected)
     assert _relayed(container, roles.database_url, alone) == expected
@@ -396,10 +399,12 @@ def test_a_refusal_in_a_forked_part_while_the_rows_are_written_records_nothing(
     monkeypatch.setattr(importplan, "CHUNK", 256)
     copied = _counting_copies(monkeypatch)
     code, facts, over = _over_allocated_story()
+    switching = sys.getswitchinterval()
     with pytest.raises(BadLine, match="OverAllocationError") as refused:
         import_file(container.app, IdempotencyStore(container.db),
                     _write(tmp_path / "late.jsonl", facts), parts=2)
     assert refused.value.number == over + 2
+    assert sys.getswitchinterval() == switching
     assert len(copied) > 10  # the rows were being written
     assert _events(roles.database_url, code) == 0
     assert container.keys.get(ref_id(code, "p0")) is None
