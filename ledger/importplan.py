@@ -289,7 +289,7 @@ def run_part(app: LedgerApplication, lines: Sequence[Line], indexes: Sequence[in
     breaks a rule; with `reads=False`, Offline if one would read the store. With `flush`, the
     rows are handed to it every CHUNK bytes or so and the rows returned are the last ones."""
     blob = bytearray()
-    rows, row, at, kept = Rows(blob=blob), EventRows(app.mapper).row, [0], 0
+    rows, extend, at, kept = Rows(blob=blob), EventRows(app.mapper).extend, [0], 0
 
     def commands() -> Iterator[tuple[cmd.Command, uuid.UUID | None]]:
         for i in indexes:
@@ -302,8 +302,7 @@ def run_part(app: LedgerApplication, lines: Sequence[Line], indexes: Sequence[in
         for k, made in enumerate(app.decide_each(commands(), IMPORTER, keys, reads)):
             line = lines[indexes[k]]
             if keep_shared or line.kind not in SHARED:
-                for event in made:
-                    blob += row(event)
+                extend(blob, made)
                 numbers.append(line.number)
                 ends.append(len(blob))
                 rows.events += len(made)
