@@ -74,13 +74,25 @@ class Claim:
     key: str
 
 
-class Call(NamedTuple):
-    """A command's caller, the id a creation creates and its claim (a tuple: one is made per
-    command, hundreds of thousands in a `ledger import`)."""
+Decided = tuple[LedgerAggregate, ...]
+"""What a command changed, to save together: its primary aggregate first."""
+Attempt = Callable[[], Decided]
 
-    by: Principal
-    new_id: uuid.UUID
-    claim: Claim | None
+
+class Handler(NamedTuple):
+    """How a kind of command runs. `prepare(app, command, by, new_id)` makes the checks made
+    once per command and returns its attempt, which loads, checks the rules and calls the
+    domain. The API saves what the attempt decided; on a concurrency conflict it reloads and
+    attempts again (`retried`), or, for a creation that is not retried, the conflict is its
+    id taken (AlreadyExists). A batch (decide_each) saves nothing, so nothing conflicts: it
+    prepares and attempts each command once and takes its events."""
+
+    prepare: Callable[[LedgerApplication, Any, Principal, uuid.UUID], Attempt]
+    retried: bool = True
+    # A retried creation: what it creates, to tell "taken" from a conflict (_existing_or).
+    creates: type[LedgerAggregate] | None = None
+    resource: bool = False  # it made its new id, no aggregate of its own (a management cost)
+    after: Callable[[LedgerApplication, Any], None] | None = None  # once saved
 
 
 class Forbidden(Exception):
@@ -204,33 +216,48 @@ class LedgerApplication(Application[uuid.UUID]):
         key store to seal personal data with meanwhile (`ledger import` keeps the keys of the
         people it registers in memory and writes them with the events). `reads=False`: an
         aggregate the batch did not create raises NotInBatch instead of being read (a part of
-        an import that runs in a forked process, ledger/importplan.py)."""
+        an import that runs in a forked process, ledger/importplan.py).
+
+        Each command runs its handler's checks and attempt once, as `handle` would (nothing is
+        saved, so nothing conflicts: no retry), and its events are taken from its aggregates
+        here. Whether its principal sees a territory is asked once per territory (a principal
+        is frozen)."""
         self._pending, own_keys, self._reads = {}, self._keys, reads
         self._keys = keys or own_keys
         self._batch_by, self._allowed = by, set()
+        seen: set[str] = set()
         try:
             for command, new_id in commands:
-                self._decided = []
-                self.handle(command, by, new_id)
-                yield self._decided
+                if not isinstance(command, RegisterTerritory) and command.territory not in seen:
+                    if not by.sees(command.territory):
+                        raise NotFound("territory", command.territory)
+                    seen.add(command.territory)
+                events: list[DomainEventProtocol[uuid.UUID]] = []
+                self._decided = events  # (what `handle` adds to meanwhile)
+                self._decide(HANDLERS[type(command)], command, by, new_id or uuid.uuid4(), events)
+                yield events
         finally:
             self._pending, self._decided, self._keys, self._reads = None, [], own_keys, True
             self._batch_by, self._allowed = None, None
+
+    def _decide(self, handler: Handler, command: Command, by: Principal, new_id: uuid.UUID,
+                events: list[DomainEventProtocol[uuid.UUID]]) -> Decided:
+        """A command of a batch: its new events added to `events`, its aggregates kept."""
+        decided = handler.prepare(self, command, by, new_id)()
+        pending = self._pending
+        assert pending is not None, "only while a batch runs"
+        for aggregate in decided:
+            pending[aggregate.id.int] = aggregate
+            events += aggregate.collect_events()
+        if handler.after is not None:
+            handler.after(self, command)
+        return decided
 
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
               claim: Claim | None = None, resource: uuid.UUID | None = None) -> Written:
         """`resource`: what the command created, when it is no aggregate of its own (a
         management cost is an event of its company); by default the primary aggregate."""
         made = resource or primary.id
-        pending = self._pending
-        if pending is not None:
-            decided = self._decided
-            pending[primary.id.int] = primary
-            decided += primary.collect_events()
-            for aggregate in others:
-                pending[aggregate.id.int] = aggregate
-                decided += aggregate.collect_events()
-            return Written(made, 0, primary)
         extra = {"idempotency": (claim.scope, claim.key, made)} if claim else {}
         if self.repository.cache is not None or self.snapshots is not None:
             recordings = self.save(primary, *others, **extra)
@@ -245,21 +272,47 @@ class LedgerApplication(Application[uuid.UUID]):
         assert ids, "an application recorder returns the notification ids"
         return Written(made, max(ids), primary)
 
-    def _create(self, build: Callable[[], A], claim: Claim | None = None) -> Written:
-        aggregate = build()
-        try:
-            return self._save(aggregate, claim=claim)
-        except IntegrityError:
-            raise AlreadyExists(str(aggregate.id)) from None
+    def _run(self, handler: Handler, command: Command, by: Principal, new_id: uuid.UUID,
+             claim: Claim | None) -> Written:
+        """A command of the API: checked, decided and saved with its claim."""
+        attempt = handler.prepare(self, command, by, new_id)
+        resource = new_id if handler.resource else None
+        if not handler.retried:  # a creation: a conflict is its id taken
+            decided = attempt()
+            try:
+                written = self._save(*decided, claim=claim, resource=resource)
+            except IntegrityError:
+                raise AlreadyExists(str(decided[0].id)) from None
+        elif handler.creates is not None:
+            written = self._existing_or(handler.creates, new_id, command.territory,
+                                        lambda: self._retrying(attempt, claim, resource))
+        else:
+            written = self._retrying(attempt, claim, resource)
+        if handler.after is not None:
+            handler.after(self, command)
+        return written
 
-    def _retrying(self, attempt: Callable[[], Written]) -> Written:
+    def _retrying(self, attempt: Attempt, claim: Claim | None,
+                  resource: uuid.UUID | None) -> Written:
         """Optimistic concurrency: reload and re-check the rules, a bounded number of times."""
         for _ in range(CONFLICT_RETRIES):
             try:
-                return attempt()
+                return self._save(*attempt(), claim=claim, resource=resource)
             except IntegrityError:
                 continue
         raise ConcurrencyConflict("the items changed concurrently; try again")
+
+    def _existing_or(self, cls: type[A], ident: uuid.UUID, territory: str,
+                     create: Callable[[], Written]) -> Written:
+        """A creation whose id already exists (a retried command) fails as AlreadyExists."""
+        try:
+            return create()
+        except ConcurrencyConflict as conflict:
+            try:
+                self.load(cls, ident, territory)
+            except NotFound:
+                raise conflict from None
+            raise AlreadyExists(str(ident)) from None
 
     def _actor(self, territory: str, actor_id: uuid.UUID) -> Actor:
         actor = self.load(Actor, actor_id, territory)
@@ -283,21 +336,21 @@ class LedgerApplication(Application[uuid.UUID]):
         if not isinstance(command, RegisterTerritory) and not by.sees(command.territory):
             raise NotFound("territory", command.territory)
         handler = HANDLERS[type(command)]
-        call = Call(by, new_id or uuid.uuid4(), claim)
-        if self._pending is not None:  # a batch loads from what it holds (decide_each)
-            return handler(self, command, call)
+        new_id = new_id or uuid.uuid4()
+        if self._pending is not None:  # while a batch runs (decide_each): into its events
+            decided = self._decide(handler, command, by, new_id, self._decided)
+            return Written(new_id if handler.resource else decided[0].id, 0, decided[0])
         self._loader.prefetch(_named(command))
         try:
-            return handler(self, command, call)
+            return self._run(handler, command, by, new_id, claim)
         finally:
             self._loader.clear()
 
-    def _allow(self, call: Call, action: Action, territory: str | None,
+    def _allow(self, by: Principal, action: Action, territory: str | None,
                record: Callable[[], Item] | None = None) -> None:
         """Ask access.decide; ownership is worked out only for roles whose rights depend on it.
         In a batch, what its principal may do where, without a record, is asked once (a
         principal is frozen and the decision a function of it, the action and territory)."""
-        by = call.by
         if record is not None and by.role in ACTING_ROLES:
             require(by, action, territory, record())
             return
@@ -309,7 +362,6 @@ class LedgerApplication(Application[uuid.UUID]):
         if key not in allowed:
             require(by, action, territory, None)
             allowed.add(key)
-
     def _actor_item(self, territory: str, actor_id: uuid.UUID) -> Item:
         actor = self.load(Actor, actor_id, territory)
         return item("actor", cases=(actor.id, actor.case_owner_id),
@@ -337,290 +389,286 @@ class LedgerApplication(Application[uuid.UUID]):
         self._day = (today, midnight.timestamp())
         return today
 
-    def _register_territory(self, cmd: RegisterTerritory, call: Call) -> Written:
-        self._allow(call, Action.REGISTER_TERRITORY, None)
-        return self._create(lambda: Territory.register(cmd.territory, cmd.name,
-                                                       operator_id=call.by.id), claim=call.claim)
 
-    def _define_theme(self, cmd: DefineTheme, call: Call) -> Written:
-        self._allow(call, Action.CONFIGURE, cmd.territory)
+    # Each handler makes the checks made once and returns the attempt (see Handler).
+    def _register_territory(self, cmd: RegisterTerritory, by: Principal,
+                            new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.REGISTER_TERRITORY, None)
+        return lambda: (Territory.register(cmd.territory, cmd.name, operator_id=by.id),)
 
-        def attempt() -> Written:
+    def _define_theme(self, cmd: DefineTheme, by: Principal, new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.CONFIGURE, cmd.territory)
+
+        def attempt() -> Decided:
             territory = self.territory(cmd.territory)
-            territory.define_theme(cmd.code, cmd.label, operator_id=call.by.id)
-            return self._save(territory, claim=call.claim)
-        return self._retrying(attempt)
+            territory.define_theme(cmd.code, cmd.label, operator_id=by.id)
+            return (territory,)
+        return attempt
 
-    def _set_approval_policy(self, cmd: SetApprovalPolicy, call: Call) -> Written:
-        self._allow(call, Action.CONFIGURE, cmd.territory)
+    def _set_approval_policy(self, cmd: SetApprovalPolicy, by: Principal,
+                             new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.CONFIGURE, cmd.territory)
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             territory = self.territory(cmd.territory)
             territory.set_approval_policy(list(cmd.required_for), cmd.approvers,
-                                          operator_id=call.by.id)
-            return self._save(territory, claim=call.claim)
-        return self._retrying(attempt)
+                                          operator_id=by.id)
+            return (territory,)
+        return attempt
 
-    def _define_programme(self, cmd: DefineProgramme, call: Call) -> Written:
-        self._allow(call, Action.CONFIGURE, cmd.territory)
+    def _define_programme(self, cmd: DefineProgramme, by: Principal,
+                          new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.CONFIGURE, cmd.territory)
         for partner in cmd.partners:
             self._actor(cmd.territory, partner).check_can_follow_cases()
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             territory = self.territory(cmd.territory)
             territory.define_programme(cmd.code, cmd.name, cmd.starts_on, cmd.ends_on,
-                                       list(cmd.partners), operator_id=call.by.id)
-            return self._save(territory, claim=call.claim)
-        return self._retrying(attempt)
+                                       list(cmd.partners), operator_id=by.id)
+            return (territory,)
+        return attempt
 
-    def _record_management_cost(self, cmd: RecordManagementCost, call: Call) -> Written:
-        self._allow(call, Action.RECORD_COST, cmd.territory)
+    def _record_management_cost(self, cmd: RecordManagementCost, by: Principal,
+                                new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.RECORD_COST, cmd.territory)
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             company = self._actor(cmd.territory, cmd.company_id)
             company.record_management_cost(
-                call.new_id, cmd.incurred_on, cmd.eur_cent,
-                self._seal_for(cmd.company_id, cmd.description), operator_id=call.by.id)
-            return self._save(company, claim=call.claim, resource=call.new_id)
-        return self._retrying(attempt)
+                new_id, cmd.incurred_on, cmd.eur_cent,
+                self._seal_for(cmd.company_id, cmd.description), operator_id=by.id)
+            return (company,)
+        return attempt
 
-    def _record_feedback(self, cmd: RecordFeedback, call: Call) -> Written:
+    def _record_feedback(self, cmd: RecordFeedback, by: Principal, new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             fulfilment = self.load(Fulfilment, cmd.fulfilment_id, t)
-            self._allow(call, Action.FEEDBACK, t, lambda: Item(
+            self._allow(by, Action.FEEDBACK, t, lambda: Item(
                 "request", self._actor_item(t, fulfilment.beneficiary_id).cases))
             fulfilment.record_feedback(
                 cmd.satisfaction, cmd.change,
-                self._seal_for(fulfilment.beneficiary_id, cmd.comment), operator_id=call.by.id)
-            return self._save(fulfilment, claim=call.claim)
-        return self._retrying(attempt)
+                self._seal_for(fulfilment.beneficiary_id, cmd.comment), operator_id=by.id)
+            return (fulfilment,)
+        return attempt
 
-    def _register_actor(self, cmd: RegisterActor, call: Call) -> Written:
+    def _register_actor(self, cmd: RegisterActor, by: Principal, new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
-        self._allow(call, Action.REGISTER_ACTOR, t, lambda: Item(cmd.kind))
+        self._allow(by, Action.REGISTER_ACTOR, t, lambda: Item(cmd.kind))
         self.territory(t)
         case_owner = cmd.case_owner_id
-        if call.by.role is Role.ETS:
-            case_owner = call.by.actor_id  # the people an ETS registers are its cases
+        if by.role is Role.ETS:
+            case_owner = by.actor_id  # the people an ETS registers are its cases
         elif case_owner is not None:
             self._actor(t, case_owner).check_can_follow_cases()
         if cmd.employer_id is not None:
             self._actor(t, cmd.employer_id).check_can_employ()
-        actor_id = call.new_id
+        actor_id = new_id
         key = self.keys.create(actor_id)
         personal_kind = cmd.kind in {k.value for k in PERSONAL_KINDS}
         name = cmd.display_name
         sealed_name = seal(key, actor_id, name) if personal_kind and name else None
         personal_sealed = seal(key, actor_id, cmd.personal) if cmd.personal else None
-        return self._create(lambda: Actor.register(
+        return lambda: (Actor.register(
             actor_id, t, cmd.kind, display_name=None if personal_kind else name,
             display_name_sealed=sealed_name, personal_sealed=personal_sealed,
-            runts_id=cmd.runts_id, employer_id=cmd.employer_id, operator_id=call.by.id,
-            case_owner_id=case_owner, zone=cmd.zone, vat_number=cmd.vat_number), claim=call.claim)
+            runts_id=cmd.runts_id, employer_id=cmd.employer_id, operator_id=by.id,
+            case_owner_id=case_owner, zone=cmd.zone, vat_number=cmd.vat_number),)
 
-    def _erase_actor(self, cmd: EraseActor, call: Call) -> Written:
-        """GDPR erasure: the key goes; the person's open offers and needs end with it."""
-        self._allow(call, Action.ERASE, cmd.territory)
+    def _erase_actor(self, cmd: EraseActor, by: Principal, new_id: uuid.UUID) -> Attempt:
+        """GDPR erasure: the key goes (_erased); the person's open offers and needs end with it."""
+        self._allow(by, Action.ERASE, cmd.territory)
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             actor = self._actor(cmd.territory, cmd.actor_id)
-            actor.erase(operator_id=call.by.id)
+            actor.erase(operator_id=by.id)
             ended: list[LedgerAggregate] = []
             for kind, item_id in self.open_items_of(cmd.territory, cmd.actor_id):
                 cls: type[Contribution] | type[Request] = (
                     Contribution if kind == "contribution" else Request)
                 open_item = self.load(cls, item_id, cmd.territory)
                 if open_item.is_active:
-                    open_item.withdraw(None, operator_id=call.by.id)
+                    open_item.withdraw(None, operator_id=by.id)
                     ended.append(open_item)
-            return self._save(actor, *ended, claim=call.claim)
-        written = self._retrying(attempt)
-        self.keys.destroy(cmd.actor_id)
-        return written
+            return (actor, *ended)
+        return attempt
 
-    def _pledge(self, cmd: Pledge, call: Call) -> Written:
+    def _erased(self, cmd: EraseActor) -> None:
+        self.keys.destroy(cmd.actor_id)
+
+    def _pledge(self, cmd: Pledge, by: Principal, new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
         territory = self.territory(t)
         territory.check_theme(cmd.theme)
         territory.check_programme(cmd.programme)
         contributor = self._actor(t, cmd.contributor_id)
         employer = cmd.employer_id or contributor.employer_id
-        self._allow(call, Action.PLEDGE, t, lambda: Item(
+        self._allow(by, Action.PLEDGE, t, lambda: Item(
             "contribution", self._actor_item(t, contributor.id).cases))
         if employer is not None:
             self._actor(t, employer).check_can_employ()
         check_not_past(cmd.valid_until, "valid_until", self._today())
-        return self._create(lambda: Contribution.pledge(
-            call.new_id, t, cmd.contributor_id, cmd.resource_kind, cmd.unit, cmd.quantity,
+        return lambda: (Contribution.pledge(
+            new_id, t, cmd.contributor_id, cmd.resource_kind, cmd.unit, cmd.quantity,
             cmd.theme, description_sealed=self._seal_for(cmd.contributor_id, cmd.description),
             motivation=cmd.motivation, paid_time=cmd.paid_time, employer_id=employer,
-            valid_until=cmd.valid_until, project_ref=cmd.project_ref, operator_id=call.by.id,
+            valid_until=cmd.valid_until, project_ref=cmd.project_ref, operator_id=by.id,
             cost_eur_cent=cmd.cost_eur_cent, funding_source=cmd.funding_source,
-            programme=cmd.programme), claim=call.claim)
+            programme=cmd.programme),)
 
-    def _post_request(self, cmd: PostRequest, call: Call) -> Written:
+    def _post_request(self, cmd: PostRequest, by: Principal, new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
         territory = self.territory(t)
         territory.check_theme(cmd.theme)
         territory.check_programme(cmd.programme)
         self._actor(t, cmd.beneficiary_id)
-        self._allow(call, Action.POST_REQUEST, t, lambda: Item(
+        self._allow(by, Action.POST_REQUEST, t, lambda: Item(
             "request", self._actor_item(t, cmd.beneficiary_id).cases))
         check_not_past(cmd.needed_by, "needed_by", self._today())
         extra: dict[str, Any] = {"urgency": cmd.urgency} if cmd.urgency else {}
-        return self._create(lambda: Request.post(
-            call.new_id, t, cmd.beneficiary_id, cmd.resource_kind, cmd.unit, cmd.quantity,
+        return lambda: (Request.post(
+            new_id, t, cmd.beneficiary_id, cmd.resource_kind, cmd.unit, cmd.quantity,
             cmd.theme, description_sealed=self._seal_for(cmd.beneficiary_id, cmd.description),
-            needed_by=cmd.needed_by, operator_id=call.by.id, programme=cmd.programme, **extra),
-            claim=call.claim)
+            needed_by=cmd.needed_by, operator_id=by.id, programme=cmd.programme, **extra),)
 
-    def _match(self, cmd: MakeMatch, call: Call) -> Written:
+    def _match(self, cmd: MakeMatch, by: Principal, new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             contribution = self.load(Contribution, cmd.contribution_id, t)
             request = self.load(Request, cmd.request_id, t)
-            self._allow(call, Action.MATCH, t, lambda: self._match_item(contribution, request))
+            self._allow(by, Action.MATCH, t, lambda: self._match_item(contribution, request))
             # An erased person's offers and needs are closed: nothing new is matched on them.
             self._actor(t, contribution.contributor_id)
             self._actor(t, request.beneficiary_id)
             territory = self.territory(t)
             territory.check_programme(cmd.programme)
-            required = territory.approvals_required(call.by.role.value)
-            created = Match.reserve(call.new_id, contribution, request, cmd.quantity,
-                                    operator_id=call.by.id, approvals_required=required,
+            required = territory.approvals_required(by.role.value)
+            created = Match.reserve(new_id, contribution, request, cmd.quantity,
+                                    operator_id=by.id, approvals_required=required,
                                     programme=cmd.programme)
-            return self._save(created, contribution, request, claim=call.claim)
-        return self._existing_or(Match, call.new_id, t, lambda: self._retrying(attempt))
+            return created, contribution, request
+        return attempt
 
     def _loaded_match(self, t: str, match_id: uuid.UUID) -> tuple[Match, Contribution, Request]:
         match = self.load(Match, match_id, t)
         return (match, self.load(Contribution, match.contribution_id, t),
                 self.load(Request, match.request_id, t))
 
-    def _approve(self, cmd: ApproveMatch, call: Call) -> Written:
-        self._allow(call, Action.APPROVE, cmd.territory)
+    def _approve(self, cmd: ApproveMatch, by: Principal, new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.APPROVE, cmd.territory)
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             match = self.load(Match, cmd.match_id, cmd.territory)
-            if match.proposed_by == call.by.id:
+            if match.proposed_by == by.id:
                 raise Forbidden(f"the proposer of match {match.id} cannot approve it (four eyes)")
-            match.approve(call.by.id)
-            return self._save(match, claim=call.claim)
-        return self._retrying(attempt)
+            match.approve(by.id)
+            return (match,)
+        return attempt
 
-    def _reject(self, cmd: RejectMatch, call: Call) -> Written:
-        self._allow(call, Action.APPROVE, cmd.territory)
+    def _reject(self, cmd: RejectMatch, by: Principal, new_id: uuid.UUID) -> Attempt:
+        self._allow(by, Action.APPROVE, cmd.territory)
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             match, contribution, request = self._loaded_match(cmd.territory, cmd.match_id)
             sealed = self._seal_for(request.beneficiary_id, cmd.reason)
-            match.reject(sealed, contribution, request, operator_id=call.by.id)
-            return self._save(match, contribution, request, claim=call.claim)
-        return self._retrying(attempt)
+            match.reject(sealed, contribution, request, operator_id=by.id)
+            return match, contribution, request
+        return attempt
 
-    def _fulfil(self, cmd: Fulfil, call: Call) -> Written:
+    def _fulfil(self, cmd: Fulfil, by: Principal, new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
         check_not_future(cmd.fulfilled_on, "fulfilled_on", self._today())
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             match, contribution, request = self._loaded_match(t, cmd.match_id)
-            self._allow(call, Action.DELIVER, t, lambda: self._match_item(contribution, request))
+            self._allow(by, Action.DELIVER, t, lambda: self._match_item(contribution, request))
             created = Fulfilment.record(
-                call.new_id, match, contribution, request, cmd.quantity,
+                new_id, match, contribution, request, cmd.quantity,
                 fulfilled_on=cmd.fulfilled_on,
                 note_sealed=self._seal_for(request.beneficiary_id, cmd.note),
-                operator_id=call.by.id)
-            return self._save(created, match, contribution, request, claim=call.claim)
-        return self._existing_or(Fulfilment, call.new_id, t, lambda: self._retrying(attempt))
+                operator_id=by.id)
+            return created, match, contribution, request
+        return attempt
 
-    def _cancel_match(self, cmd: CancelMatch, call: Call) -> Written:
-        def attempt() -> Written:
+    def _cancel_match(self, cmd: CancelMatch, by: Principal, new_id: uuid.UUID) -> Attempt:
+        def attempt() -> Decided:
             match, contribution, request = self._loaded_match(cmd.territory, cmd.match_id)
-            self._allow(call, Action.DELIVER, cmd.territory,
+            self._allow(by, Action.DELIVER, cmd.territory,
                         lambda: self._match_item(contribution, request))
             sealed = self._seal_for(request.beneficiary_id, cmd.reason)
-            match.cancel(sealed, contribution, request, operator_id=call.by.id)
-            return self._save(match, contribution, request, claim=call.claim)
-        return self._retrying(attempt)
+            match.cancel(sealed, contribution, request, operator_id=by.id)
+            return match, contribution, request
+        return attempt
 
-    def _reverse_fulfilment(self, cmd: ReverseFulfilment, call: Call) -> Written:
+    def _reverse_fulfilment(self, cmd: ReverseFulfilment, by: Principal,
+                            new_id: uuid.UUID) -> Attempt:
         t = cmd.territory
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             fulfilment = self.load(Fulfilment, cmd.fulfilment_id, t)
             match, contribution, request = self._loaded_match(t, fulfilment.match_id)
-            self._allow(call, Action.DELIVER, t, lambda: self._match_item(contribution, request))
+            self._allow(by, Action.DELIVER, t, lambda: self._match_item(contribution, request))
             sealed = self._seal_for(request.beneficiary_id, cmd.reason)
-            fulfilment.reverse(sealed, match, contribution, request, operator_id=call.by.id)
-            return self._save(fulfilment, match, contribution, request, claim=call.claim)
-        return self._retrying(attempt)
+            fulfilment.reverse(sealed, match, contribution, request, operator_id=by.id)
+            return fulfilment, match, contribution, request
+        return attempt
 
-    def _withdraw_contribution(self, cmd: WithdrawContribution, call: Call) -> Written:
-        def attempt() -> Written:
+    def _withdraw_contribution(self, cmd: WithdrawContribution, by: Principal,
+                               new_id: uuid.UUID) -> Attempt:
+        def attempt() -> Decided:
             contribution = self.load(Contribution, cmd.contribution_id, cmd.territory)
-            self._allow(call, Action.WITHDRAW, cmd.territory,
+            self._allow(by, Action.WITHDRAW, cmd.territory,
                         lambda: self._contribution_item(contribution))
             sealed = self._seal_for(contribution.contributor_id, cmd.reason)
-            contribution.withdraw(sealed, operator_id=call.by.id)
-            return self._save(contribution, claim=call.claim)
-        return self._retrying(attempt)
+            contribution.withdraw(sealed, operator_id=by.id)
+            return (contribution,)
+        return attempt
 
-    def _withdraw_request(self, cmd: WithdrawRequest, call: Call) -> Written:
-        def attempt() -> Written:
+    def _withdraw_request(self, cmd: WithdrawRequest, by: Principal,
+                          new_id: uuid.UUID) -> Attempt:
+        def attempt() -> Decided:
             request = self.load(Request, cmd.request_id, cmd.territory)
-            self._allow(call, Action.WITHDRAW, cmd.territory, lambda: self._request_item(request))
+            self._allow(by, Action.WITHDRAW, cmd.territory, lambda: self._request_item(request))
             sealed = self._seal_for(request.beneficiary_id, cmd.reason)
-            request.withdraw(sealed, operator_id=call.by.id)
-            return self._save(request, claim=call.claim)
-        return self._retrying(attempt)
+            request.withdraw(sealed, operator_id=by.id)
+            return (request,)
+        return attempt
 
-    def _expire(self, cmd: Expire, call: Call) -> Written:
+    def _expire(self, cmd: Expire, by: Principal, new_id: uuid.UUID) -> Attempt:
         """End an offer past its valid_until or a need past its needed_by."""
-        self._allow(call, Action.WITHDRAW, cmd.territory)
+        self._allow(by, Action.WITHDRAW, cmd.territory)
         cls: type[Contribution] | type[Request] = (
             Contribution if cmd.kind == "contribution" else Request)
 
-        def attempt() -> Written:
+        def attempt() -> Decided:
             expiring = self.load(cls, cmd.item_id, cmd.territory)
-            expiring.expire(operator_id=call.by.id)
-            return self._save(expiring, claim=call.claim)
-        return self._retrying(attempt)
-
-    def _existing_or(self, cls: type[A], ident: uuid.UUID, territory: str,
-                     create: Callable[[], Written]) -> Written:
-        """A creation whose id already exists (a retried command) fails as AlreadyExists."""
-        try:
-            return create()
-        except ConcurrencyConflict as conflict:
-            try:
-                self.load(cls, ident, territory)
-            except NotFound:
-                raise conflict from None
-            raise AlreadyExists(str(ident)) from None
+            expiring.expire(operator_id=by.id)
+            return (expiring,)
+        return attempt
 
 
-
-HANDLERS: dict[type[Command], Callable[[LedgerApplication, Any, Call], Written]] = {
-    RegisterTerritory: LedgerApplication._register_territory,
-    DefineTheme: LedgerApplication._define_theme,
-    SetApprovalPolicy: LedgerApplication._set_approval_policy,
-    DefineProgramme: LedgerApplication._define_programme,
-    RecordManagementCost: LedgerApplication._record_management_cost,
-    RecordFeedback: LedgerApplication._record_feedback,
-    RegisterActor: LedgerApplication._register_actor,
-    EraseActor: LedgerApplication._erase_actor,
-    Pledge: LedgerApplication._pledge,
-    PostRequest: LedgerApplication._post_request,
-    MakeMatch: LedgerApplication._match,
-    ApproveMatch: LedgerApplication._approve,
-    RejectMatch: LedgerApplication._reject,
-    Fulfil: LedgerApplication._fulfil,
-    CancelMatch: LedgerApplication._cancel_match,
-    ReverseFulfilment: LedgerApplication._reverse_fulfilment,
-    WithdrawContribution: LedgerApplication._withdraw_contribution,
-    WithdrawRequest: LedgerApplication._withdraw_request,
-    Expire: LedgerApplication._expire,
+App = LedgerApplication
+HANDLERS: dict[type[Command], Handler] = {
+    RegisterTerritory: Handler(App._register_territory, retried=False),
+    DefineTheme: Handler(App._define_theme),
+    SetApprovalPolicy: Handler(App._set_approval_policy),
+    DefineProgramme: Handler(App._define_programme),
+    RecordManagementCost: Handler(App._record_management_cost, resource=True),
+    RecordFeedback: Handler(App._record_feedback),
+    RegisterActor: Handler(App._register_actor, retried=False),
+    EraseActor: Handler(App._erase_actor, after=App._erased),
+    Pledge: Handler(App._pledge, retried=False),
+    PostRequest: Handler(App._post_request, retried=False),
+    MakeMatch: Handler(App._match, creates=Match),
+    ApproveMatch: Handler(App._approve),
+    RejectMatch: Handler(App._reject),
+    Fulfil: Handler(App._fulfil, creates=Fulfilment),
+    CancelMatch: Handler(App._cancel_match),
+    ReverseFulfilment: Handler(App._reverse_fulfilment),
+    WithdrawContribution: Handler(App._withdraw_contribution),
+    WithdrawRequest: Handler(App._withdraw_request),
+    Expire: Handler(App._expire),
 }
