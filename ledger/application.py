@@ -51,6 +51,7 @@ from ledger.domain import (
     Request,
     Territory,
 )
+from ledger.domain.base import collect_into
 from ledger.domain.checks import check_not_future, check_not_past
 from ledger.eventrows import EventRows
 from ledger.loader import Loader
@@ -61,6 +62,9 @@ T = TypeVar("T")
 CONFLICT_RETRIES = 5
 EXPIRY_OPERATOR = "system:expiry"
 
+
+# The new id of a command of a batch that makes nothing (Handler.new is False).
+NOTHING_NEW = uuid.UUID(int=0)
 
 OpenItems = Callable[[str, uuid.UUID], list[tuple[str, uuid.UUID]]]
 SYSTEM_EXPIRY = Principal(EXPIRY_OPERATOR, "expiry", Role.ADMIN)
@@ -91,6 +95,7 @@ class Handler(NamedTuple):
     retried: bool = True
     # A retried creation: what it creates, to tell "taken" from a conflict (_existing_or).
     creates: type[LedgerAggregate] | None = None
+    new: bool = False  # it names what it makes by the new id (else `new_id` is not used)
     resource: bool = False  # it made its new id, no aggregate of its own (a management cost)
     after: Callable[[LedgerApplication, Any], None] | None = None  # once saved
 
@@ -234,7 +239,10 @@ class LedgerApplication(Application[uuid.UUID]):
                     seen.add(command.territory)
                 events: list[DomainEventProtocol[uuid.UUID]] = []
                 self._decided = events  # (what `handle` adds to meanwhile)
-                self._decide(HANDLERS[type(command)], command, by, new_id or uuid.uuid4(), events)
+                handler = HANDLERS[type(command)]
+                if new_id is None:  # (a uuid4 is a system call: only for what is made)
+                    new_id = uuid.uuid4() if handler.new else NOTHING_NEW
+                self._decide(handler, command, by, new_id, events)
                 yield events
         finally:
             self._pending, self._decided, self._keys, self._reads = None, [], own_keys, True
@@ -244,11 +252,8 @@ class LedgerApplication(Application[uuid.UUID]):
                 events: list[DomainEventProtocol[uuid.UUID]]) -> Decided:
         """A command of a batch: its new events added to `events`, its aggregates kept."""
         decided = handler.prepare(self, command, by, new_id)()
-        pending = self._pending
-        assert pending is not None, "only while a batch runs"
-        for aggregate in decided:
-            pending[aggregate.id.int] = aggregate
-            events += aggregate.collect_events()
+        assert self._pending is not None, "only while a batch runs"
+        collect_into(decided, self._pending, events)
         if handler.after is not None:
             handler.after(self, command)
         return decided
@@ -656,16 +661,16 @@ HANDLERS: dict[type[Command], Handler] = {
     DefineTheme: Handler(App._define_theme),
     SetApprovalPolicy: Handler(App._set_approval_policy),
     DefineProgramme: Handler(App._define_programme),
-    RecordManagementCost: Handler(App._record_management_cost, resource=True),
+    RecordManagementCost: Handler(App._record_management_cost, resource=True, new=True),
     RecordFeedback: Handler(App._record_feedback),
-    RegisterActor: Handler(App._register_actor, retried=False),
+    RegisterActor: Handler(App._register_actor, retried=False, new=True),
     EraseActor: Handler(App._erase_actor, after=App._erased),
-    Pledge: Handler(App._pledge, retried=False),
-    PostRequest: Handler(App._post_request, retried=False),
-    MakeMatch: Handler(App._match, creates=Match),
+    Pledge: Handler(App._pledge, retried=False, new=True),
+    PostRequest: Handler(App._post_request, retried=False, new=True),
+    MakeMatch: Handler(App._match, creates=Match, new=True),
     ApproveMatch: Handler(App._approve),
     RejectMatch: Handler(App._reject),
-    Fulfil: Handler(App._fulfil, creates=Fulfilment),
+    Fulfil: Handler(App._fulfil, creates=Fulfilment, new=True),
     CancelMatch: Handler(App._cancel_match),
     ReverseFulfilment: Handler(App._reverse_fulfilment),
     WithdrawContribution: Handler(App._withdraw_contribution),

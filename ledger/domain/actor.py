@@ -96,25 +96,23 @@ class Actor(LedgerAggregate):
             raise InvalidActorError("only a citizen can have an employer")
         if vat_number is not None and actor_kind not in (ActorKind.COMPANY, ActorKind.ETS):
             raise InvalidActorError("only a company or an ETS has a VAT number")
-        return cls._create(
-            cls.Registered,
-            id=id,
-            territory=territory,
-            operator_id=operator_id,
-            kind=actor_kind.value,
-            display_name=display_name,
-            display_name_sealed=display_name_sealed,
-            personal_sealed=personal_sealed,
-            runts_id=runts_id,
-            employer_id=employer_id,
-            case_owner_id=case_owner_id,
-            zone=zone,
-            vat_number=vat_number,
-        )
+        return cls._create_from(cls.Registered, id, {
+            "territory": territory,
+            "operator_id": operator_id,
+            "kind": actor_kind.value,
+            "display_name": display_name,
+            "display_name_sealed": display_name_sealed,
+            "personal_sealed": personal_sealed,
+            "runts_id": runts_id,
+            "employer_id": employer_id,
+            "case_owner_id": case_owner_id,
+            "zone": zone,
+            "vat_number": vat_number,
+        })
 
     def erase(self, operator_id: str | None = None) -> None:
         self.check_not_erased()
-        self.trigger_event(self.Erased, operator_id=operator_id)
+        self._trigger(self.Erased, {"operator_id": operator_id})
 
     def check_not_erased(self) -> None:
         if self.erased:
@@ -127,8 +125,13 @@ class Actor(LedgerAggregate):
             raise InvalidActorError(f"management costs are a company's; {self.id} is a {self.kind}")
         check_positive(eur_cent)
         day = check_iso_date(incurred_on, "incurred_on")
-        self.trigger_event(self.ManagementCostRecorded, operator_id=operator_id, cost_id=cost_id,
-                           incurred_on=day, eur_cent=eur_cent, description_sealed=description_sealed)
+        self._trigger(self.ManagementCostRecorded, {
+            "operator_id": operator_id,
+            "cost_id": cost_id,
+            "incurred_on": day,
+            "eur_cent": eur_cent,
+            "description_sealed": description_sealed,
+        })
 
     def check_can_follow_cases(self) -> None:
         """Only an ETS follows people as its cases."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Self
 from uuid import UUID
 
@@ -151,16 +151,24 @@ class LedgerAggregate(Aggregate):
     @classmethod
     def _create(cls, event_class: type[CanInitAggregate[UUID]], *, id: UUID | None = None,  # noqa: A002
                 **kwargs: Any) -> Self:
+        return cls._create_from(event_class, id, kwargs)
+
+    @classmethod
+    def _create_from(cls, event_class: type[CanInitAggregate[UUID]], id: UUID | None,  # noqa: A002
+                     fields: dict[str, Any]) -> Self:
+        """`_create(event_class, id=id, **fields)`, the fields given as one dict: the ledger's
+        aggregates call this (a call by keywords into **kwargs makes that dict anew, at a
+        cost per name)."""
         key = (cls, event_class)
         creation = _CREATIONS.get(key, _MISSING)
         if creation is _MISSING or creation is None or type(id) is not UUID:
-            made = super()._create(event_class, id=id, **kwargs)
+            made = super()._create(event_class, id=id, **fields)
             if creation is _MISSING:  # the first of its class: learn how, from it
                 _CREATIONS[key] = _creation(cls, event_class, made)
             return made
-        event = _make_event(event_class, kwargs, id, cls.INITIAL_VERSION, creation.topic)
+        event = _make_event(event_class, fields, id, cls.INITIAL_VERSION, creation.topic)
         if event is None:
-            return super()._create(event_class, id=id, **kwargs)
+            return super()._create(event_class, id=id, **fields)
         # CanInitAggregate.mutate(None), its steps in order: BaseAggregate.__base_init__ (the
         # class's own, see _creation) sets the same attributes in the same order. (Set one by
         # one, not as a new __dict__: the instance keeps Python's compact attribute storage.)
@@ -175,8 +183,11 @@ class LedgerAggregate(Aggregate):
         agg._pending_events = pending  # noqa: SLF001
         leading = creation.leading
         if leading is not None:
-            agg.__init__(*leading(values),  # type: ignore[misc]
-                         **{name: values[name] for name in creation.by_name})
+            if creation.by_name:
+                agg.__init__(*leading(values),  # type: ignore[misc]
+                             **{name: values[name] for name in creation.by_name})
+            else:
+                agg.__init__(*leading(values))  # type: ignore[misc]
         else:
             init_kwargs = {name: values[name] for name in creation.init_names}
             if creation.takes_id:
@@ -188,6 +199,12 @@ class LedgerAggregate(Aggregate):
         return agg
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        self._trigger(event_class, kwargs)
+
+    def _trigger(self, event_class: type[Any], kwargs: dict[str, Any]) -> None:
+        """`trigger_event(event_class, **kwargs)`, the fields given as one dict (as the
+        ledger's aggregates call it, see _create_from). It adds the base fields' defaults to
+        `kwargs`."""
         kwargs.setdefault("territory", self.territory)
         kwargs.setdefault("operator_id", None)
         cls = type(self)
@@ -249,3 +266,14 @@ def _creation(cls: type[BaseAggregate[UUID]], event_class: type[Any], made: Base
                      applies=event_class.apply is not CanMutateAggregate.apply,
                      leading=operator.itemgetter(*leading) if positional else None,
                      by_name=tuple(n for n in init_names if n not in leading))
+
+
+def collect_into(aggregates: Iterable[LedgerAggregate], kept: dict[int, LedgerAggregate],
+                 events: list[Any]) -> None:
+    """The pending events of each aggregate, as collect_events gives them, added in turn to
+    `events`, and each aggregate kept in `kept` by its id's int (what a batch holds)."""
+    for aggregate in aggregates:
+        kept[aggregate._id.int] = aggregate  # noqa: SLF001
+        pending = aggregate._pending_events  # noqa: SLF001
+        events += pending
+        pending.clear()

@@ -164,26 +164,24 @@ class Contribution(LedgerAggregate):
             except ValueError:
                 allowed = ", ".join(m.value for m in Motivation)
                 raise InvalidMotivationError(f"unknown motivation {motivation!r} (allowed: {allowed})") from None
-        return cls._create(
-            cls.Pledged,
-            id=id,
-            territory=territory,
-            operator_id=operator_id,
-            contributor_id=contributor_id,
-            resource_kind=kind,
-            unit=unit,
-            quantity=quantity,
-            theme=theme,
-            description_sealed=description_sealed,
-            motivation=motivation,
-            paid_time=paid_time,
-            employer_id=employer_id,
-            valid_until=check_iso_date(valid_until, "valid_until"),
-            project_ref=project_ref,
-            cost_eur_cent=cost_eur_cent,
-            funding_source=funding_source,
-            programme=programme,
-        )
+        return cls._create_from(cls.Pledged, id, {
+            "territory": territory,
+            "operator_id": operator_id,
+            "contributor_id": contributor_id,
+            "resource_kind": kind,
+            "unit": unit,
+            "quantity": quantity,
+            "theme": theme,
+            "description_sealed": description_sealed,
+            "motivation": motivation,
+            "paid_time": paid_time,
+            "employer_id": employer_id,
+            "valid_until": check_iso_date(valid_until, "valid_until"),
+            "project_ref": project_ref,
+            "cost_eur_cent": cost_eur_cent,
+            "funding_source": funding_source,
+            "programme": programme,
+        })
 
     @property
     def is_active(self) -> bool:
@@ -209,13 +207,10 @@ class Contribution(LedgerAggregate):
 
     def allocate(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         self.check_can_allocate(quantity)
-        self._change(
-            self.Allocated,
-            operator_id,
-            reserved=self.reserved + quantity,
-            match_id=match_id,
-            quantity=quantity,
-        )
+        self._change(self.Allocated, operator_id, {
+            "match_id": match_id,
+            "quantity": quantity,
+        }, reserved=self.reserved + quantity)
 
     def release(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         check_positive(quantity)
@@ -223,14 +218,10 @@ class Contribution(LedgerAggregate):
             raise OverReleaseError(f"cannot release {quantity}: only {self.reserved} reserved")
         # A withdrawn offer cannot be offered again, so what comes back is taken back.
         taken_back = self.taken_back + (0 if self.is_active else quantity)
-        self._change(
-            self.Released,
-            operator_id,
-            reserved=self.reserved - quantity,
-            taken_back=taken_back,
-            match_id=match_id,
-            quantity=quantity,
-        )
+        self._change(self.Released, operator_id, {
+            "match_id": match_id,
+            "quantity": quantity,
+        }, reserved=self.reserved - quantity, taken_back=taken_back)
 
     def check_can_deliver(self, quantity: int) -> None:
         check_positive(quantity)
@@ -242,15 +233,11 @@ class Contribution(LedgerAggregate):
     ) -> None:
         # No active check: matches made before a withdrawal may still be honoured.
         self.check_can_deliver(quantity)
-        self._change(
-            self.Delivered,
-            operator_id,
-            reserved=self.reserved - quantity,
-            delivered=self.delivered + quantity,
-            fulfilment_id=fulfilment_id,
-            match_id=match_id,
-            quantity=quantity,
-        )
+        self._change(self.Delivered, operator_id, {
+            "fulfilment_id": fulfilment_id,
+            "match_id": match_id,
+            "quantity": quantity,
+        }, reserved=self.reserved - quantity, delivered=self.delivered + quantity)
 
     def check_can_reverse_delivery(self, quantity: int) -> None:
         check_positive(quantity)
@@ -271,54 +258,48 @@ class Contribution(LedgerAggregate):
             reserved += quantity
         elif not self.is_active:
             taken_back += quantity
-        self._change(
-            self.DeliveryReversed,
-            operator_id,
-            reserved=reserved,
-            delivered=self.delivered - quantity,
-            taken_back=taken_back,
-            fulfilment_id=fulfilment_id,
-            match_id=match_id,
-            quantity=quantity,
-            to_reservation=to_reservation,
-        )
+        self._change(self.DeliveryReversed, operator_id, {
+            "fulfilment_id": fulfilment_id,
+            "match_id": match_id,
+            "quantity": quantity,
+            "to_reservation": to_reservation,
+        }, reserved=reserved, delivered=self.delivered - quantity, taken_back=taken_back)
 
     def withdraw(self, reason_sealed: str | None = None, operator_id: str | None = None) -> None:
-        self._end(self.Withdrawn, "withdrawn", operator_id, reason_sealed=reason_sealed)
+        self._end(self.Withdrawn, "withdrawn", operator_id, {"reason_sealed": reason_sealed})
 
     def expire(self, operator_id: str | None = None) -> None:
-        self._end(self.Expired, "expired", operator_id)
+        self._end(self.Expired, "expired", operator_id, {})
 
     def _end(
         self,
         event_class: type[QuantitiesChanged],
         status: str,
         operator_id: str | None,
-        **fields: object,
+        fields: dict[str, object],
     ) -> None:
         if not self.is_active:
             raise ItemNotActiveError(f"contribution {self.id} is already {self.status}")
         taken = self.available
-        self.trigger_event(
-            event_class,
-            operator_id=operator_id,
-            reserved=self.reserved,
-            delivered=self.delivered,
-            taken_back=self.taken_back + taken,
-            status=status,
-            taken_back_quantity=taken,
+        self._trigger(event_class, {
+            "operator_id": operator_id,
+            "reserved": self.reserved,
+            "delivered": self.delivered,
+            "taken_back": self.taken_back + taken,
+            "status": status,
+            "taken_back_quantity": taken,
             **fields,
-        )
+        })
 
     def _change(
         self,
         event_class: type[QuantitiesChanged],
         operator_id: str | None,
+        fields: dict[str, object],
         *,
         reserved: int | None = None,
         delivered: int | None = None,
         taken_back: int | None = None,
-        **fields: object,
     ) -> None:
         reserved = self.reserved if reserved is None else reserved
         delivered = self.delivered if delivered is None else delivered
@@ -326,15 +307,14 @@ class Contribution(LedgerAggregate):
         status = self.status
         if self.is_active:
             status = _status(self.quantity - taken_back, reserved, delivered)
-        self.trigger_event(
-            event_class,
-            operator_id=operator_id,
-            reserved=reserved,
-            delivered=delivered,
-            taken_back=taken_back,
-            status=status,
+        self._trigger(event_class, {
+            "operator_id": operator_id,
+            "reserved": reserved,
+            "delivered": delivered,
+            "taken_back": taken_back,
+            "status": status,
             **fields,
-        )
+        })
 
 
 def _status(pledged: int, reserved: int, delivered: int) -> str:

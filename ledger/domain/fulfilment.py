@@ -113,25 +113,23 @@ class Fulfilment(LedgerAggregate):
         contribution.check_can_deliver(quantity)
         request.check_can_receive(quantity)
         fulfilled_on = check_iso_date(fulfilled_on, "fulfilled_on")
-        fulfilment = cls._create(
-            cls.Recorded,
-            id=id,
-            territory=match.territory,
-            operator_id=operator_id,
-            match_id=match.id,
-            contribution_id=contribution.id,
-            request_id=request.id,
-            contributor_id=contribution.contributor_id,
-            beneficiary_id=request.beneficiary_id,
-            employer_id=contribution.employer_id,
-            resource_kind=match.resource_kind,
-            unit=match.unit,
-            theme=match.theme,
-            quantity=quantity,
-            fulfilled_on=fulfilled_on,
-            note_sealed=note_sealed,
-            programme=match.programme,
-        )
+        fulfilment = cls._create_from(cls.Recorded, id, {
+            "territory": match.territory,
+            "operator_id": operator_id,
+            "match_id": match.id,
+            "contribution_id": contribution.id,
+            "request_id": request.id,
+            "contributor_id": contribution.contributor_id,
+            "beneficiary_id": request.beneficiary_id,
+            "employer_id": contribution.employer_id,
+            "resource_kind": match.resource_kind,
+            "unit": match.unit,
+            "theme": match.theme,
+            "quantity": quantity,
+            "fulfilled_on": fulfilled_on,
+            "note_sealed": note_sealed,
+            "programme": match.programme,
+        })
         match.fulfil(id, quantity, operator_id)
         contribution.deliver(id, match.id, quantity, operator_id)
         request.receive(id, match.id, quantity, operator_id)
@@ -150,8 +148,12 @@ class Fulfilment(LedgerAggregate):
             except ValueError:
                 allowed = ", ".join(c.value for c in Change)
                 raise InvalidFeedbackError(f"unknown change {change!r} (allowed: {allowed})") from None
-        self.trigger_event(self.FeedbackRecorded, operator_id=operator_id, satisfaction=satisfaction,
-                           change=change, comment_sealed=comment_sealed)
+        self._trigger(self.FeedbackRecorded, {
+            "operator_id": operator_id,
+            "satisfaction": satisfaction,
+            "change": change,
+            "comment_sealed": comment_sealed,
+        })
 
     def reverse(
         self,
@@ -171,13 +173,12 @@ class Fulfilment(LedgerAggregate):
         contribution.check_can_reverse_delivery(self.quantity)
         request.check_can_reverse_receipt(self.quantity)
         to_reservation = match.is_open
-        self.trigger_event(
-            self.Reversed,
-            operator_id=operator_id,
-            reason_sealed=reason_sealed,
-            to_reservation=to_reservation,
-            quantity=self.quantity,
-        )
+        self._trigger(self.Reversed, {
+            "operator_id": operator_id,
+            "reason_sealed": reason_sealed,
+            "to_reservation": to_reservation,
+            "quantity": self.quantity,
+        })
         match.reverse_fulfilment(self.id, self.quantity, operator_id)
         contribution.reverse_delivery(self.id, match.id, self.quantity, to_reservation, operator_id)
         request.reverse_receipt(self.id, match.id, self.quantity, to_reservation, operator_id)

@@ -149,22 +149,20 @@ class Match(LedgerAggregate):
         extra: dict[str, object] = {}
         if approvals_required > 0:
             extra = {"approvals_required": approvals_required, "status": "proposed"}
-        match = cls._create(
-            cls.Proposed if extra else cls.Reserved,
-            id=id,
-            territory=contribution.territory,
-            operator_id=operator_id,
-            contribution_id=contribution.id,
-            request_id=request.id,
-            contributor_id=contribution.contributor_id,
-            beneficiary_id=request.beneficiary_id,
-            resource_kind=contribution.resource_kind,
-            unit=contribution.unit,
-            theme=request.theme,
-            quantity=quantity,
-            programme=programme or request.programme or contribution.programme,
+        match = cls._create_from(cls.Proposed if extra else cls.Reserved, id, {
+            "territory": contribution.territory,
+            "operator_id": operator_id,
+            "contribution_id": contribution.id,
+            "request_id": request.id,
+            "contributor_id": contribution.contributor_id,
+            "beneficiary_id": request.beneficiary_id,
+            "resource_kind": contribution.resource_kind,
+            "unit": contribution.unit,
+            "theme": request.theme,
+            "quantity": quantity,
+            "programme": programme or request.programme or contribution.programme,
             **extra,
-        )
+        })
         contribution.allocate(id, quantity, operator_id)
         request.reserve(id, quantity, operator_id)
         return match
@@ -200,14 +198,13 @@ class Match(LedgerAggregate):
         """Called by ``Fulfilment.record``, which also moves both sides."""
         self.check_can_fulfil(quantity)
         fulfilled = self.fulfilled + quantity
-        self.trigger_event(
-            self.Fulfilled,
-            operator_id=operator_id,
-            fulfilled=fulfilled,
-            status=_open_status(self.quantity, fulfilled),
-            fulfilment_id=fulfilment_id,
-            quantity=quantity,
-        )
+        self._trigger(self.Fulfilled, {
+            "operator_id": operator_id,
+            "fulfilled": fulfilled,
+            "status": _open_status(self.quantity, fulfilled),
+            "fulfilment_id": fulfilment_id,
+            "quantity": quantity,
+        })
 
     def check_can_reverse_fulfilment(self, quantity: int) -> None:
         check_positive(quantity)
@@ -219,15 +216,14 @@ class Match(LedgerAggregate):
         self.check_can_reverse_fulfilment(quantity)
         fulfilled = self.fulfilled - quantity
         to_reservation = self.is_open
-        self.trigger_event(
-            self.FulfilmentReversed,
-            operator_id=operator_id,
-            fulfilled=fulfilled,
-            status=_open_status(self.quantity, fulfilled) if to_reservation else self.status,
-            fulfilment_id=fulfilment_id,
-            quantity=quantity,
-            to_reservation=to_reservation,
-        )
+        self._trigger(self.FulfilmentReversed, {
+            "operator_id": operator_id,
+            "fulfilled": fulfilled,
+            "status": _open_status(self.quantity, fulfilled) if to_reservation else self.status,
+            "fulfilment_id": fulfilment_id,
+            "quantity": quantity,
+            "to_reservation": to_reservation,
+        })
 
     def check_can_approve(self, approver: str) -> None:
         if self.status != "proposed":
@@ -241,8 +237,12 @@ class Match(LedgerAggregate):
         self.check_can_approve(approver)
         approvals = [*self.approvals, approver]
         status = "reserved" if len(approvals) >= self.approvals_required else "proposed"
-        self.trigger_event(self.Approved, operator_id=approver, fulfilled=self.fulfilled,
-                           status=status, approvals=approvals)
+        self._trigger(self.Approved, {
+            "operator_id": approver,
+            "fulfilled": self.fulfilled,
+            "status": status,
+            "approvals": approvals,
+        })
 
     def reject(self, reason_sealed: str | None, contribution: Contribution, request: Request,
                operator_id: str | None = None) -> None:
@@ -250,9 +250,13 @@ class Match(LedgerAggregate):
         self.check_references(contribution, request)
         if self.status != "proposed":
             raise NotProposedError(f"match {self.id} is {self.status}, not proposed")
-        self.trigger_event(self.Rejected, operator_id=operator_id, fulfilled=self.fulfilled,
-                           status="rejected", reason_sealed=reason_sealed,
-                           released_quantity=self.quantity)
+        self._trigger(self.Rejected, {
+            "operator_id": operator_id,
+            "fulfilled": self.fulfilled,
+            "status": "rejected",
+            "reason_sealed": reason_sealed,
+            "released_quantity": self.quantity,
+        })
         contribution.release(self.id, self.quantity, operator_id)
         request.release(self.id, self.quantity, operator_id)
 
@@ -268,14 +272,13 @@ class Match(LedgerAggregate):
         if not self.is_open:
             raise ItemNotActiveError(f"match {self.id} is already {self.status}")
         released = self.remaining
-        self.trigger_event(
-            self.Cancelled,
-            operator_id=operator_id,
-            fulfilled=self.fulfilled,
-            status="cancelled" if released > 0 else "closed",
-            reason_sealed=reason_sealed,
-            released_quantity=released,
-        )
+        self._trigger(self.Cancelled, {
+            "operator_id": operator_id,
+            "fulfilled": self.fulfilled,
+            "status": "cancelled" if released > 0 else "closed",
+            "reason_sealed": reason_sealed,
+            "released_quantity": released,
+        })
         if released > 0:
             contribution.release(self.id, released, operator_id)
             request.release(self.id, released, operator_id)

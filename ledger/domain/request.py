@@ -128,21 +128,19 @@ class Request(LedgerAggregate):
         except ValueError:
             allowed = ", ".join(u.value for u in Urgency)
             raise InvalidUrgencyError(f"unknown urgency {urgency!r} (allowed: {allowed})") from None
-        return cls._create(
-            cls.Posted,
-            id=id,
-            territory=territory,
-            operator_id=operator_id,
-            beneficiary_id=beneficiary_id,
-            resource_kind=kind,
-            unit=unit,
-            quantity=quantity,
-            theme=theme,
-            urgency=urgency,
-            description_sealed=description_sealed,
-            needed_by=check_iso_date(needed_by, "needed_by"),
-            programme=programme,
-        )
+        return cls._create_from(cls.Posted, id, {
+            "territory": territory,
+            "operator_id": operator_id,
+            "beneficiary_id": beneficiary_id,
+            "resource_kind": kind,
+            "unit": unit,
+            "quantity": quantity,
+            "theme": theme,
+            "urgency": urgency,
+            "description_sealed": description_sealed,
+            "needed_by": check_iso_date(needed_by, "needed_by"),
+            "programme": programme,
+        })
 
     @property
     def is_active(self) -> bool:
@@ -168,13 +166,10 @@ class Request(LedgerAggregate):
 
     def reserve(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         self.check_can_reserve(quantity)
-        self._change(
-            self.Reserved,
-            operator_id,
-            reserved=self.reserved + quantity,
-            match_id=match_id,
-            quantity=quantity,
-        )
+        self._change(self.Reserved, operator_id, {
+            "match_id": match_id,
+            "quantity": quantity,
+        }, reserved=self.reserved + quantity)
 
     def release(self, match_id: UUID, quantity: int, operator_id: str | None = None) -> None:
         check_positive(quantity)
@@ -182,14 +177,10 @@ class Request(LedgerAggregate):
             raise OverReleaseError(f"cannot release {quantity}: only {self.reserved} reserved")
         # A withdrawn need is not reopened by what a cancelled match gives back.
         taken_back = self.taken_back + (0 if self.is_active else quantity)
-        self._change(
-            self.Released,
-            operator_id,
-            reserved=self.reserved - quantity,
-            taken_back=taken_back,
-            match_id=match_id,
-            quantity=quantity,
-        )
+        self._change(self.Released, operator_id, {
+            "match_id": match_id,
+            "quantity": quantity,
+        }, reserved=self.reserved - quantity, taken_back=taken_back)
 
     def check_can_receive(self, quantity: int) -> None:
         check_positive(quantity)
@@ -200,15 +191,11 @@ class Request(LedgerAggregate):
         self, fulfilment_id: UUID, match_id: UUID, quantity: int, operator_id: str | None = None
     ) -> None:
         self.check_can_receive(quantity)
-        self._change(
-            self.Received,
-            operator_id,
-            reserved=self.reserved - quantity,
-            received=self.received + quantity,
-            fulfilment_id=fulfilment_id,
-            match_id=match_id,
-            quantity=quantity,
-        )
+        self._change(self.Received, operator_id, {
+            "fulfilment_id": fulfilment_id,
+            "match_id": match_id,
+            "quantity": quantity,
+        }, reserved=self.reserved - quantity, received=self.received + quantity)
 
     def check_can_reverse_receipt(self, quantity: int) -> None:
         check_positive(quantity)
@@ -229,54 +216,48 @@ class Request(LedgerAggregate):
             reserved += quantity
         elif not self.is_active:
             taken_back += quantity
-        self._change(
-            self.ReceiptReversed,
-            operator_id,
-            reserved=reserved,
-            received=self.received - quantity,
-            taken_back=taken_back,
-            fulfilment_id=fulfilment_id,
-            match_id=match_id,
-            quantity=quantity,
-            to_reservation=to_reservation,
-        )
+        self._change(self.ReceiptReversed, operator_id, {
+            "fulfilment_id": fulfilment_id,
+            "match_id": match_id,
+            "quantity": quantity,
+            "to_reservation": to_reservation,
+        }, reserved=reserved, received=self.received - quantity, taken_back=taken_back)
 
     def withdraw(self, reason_sealed: str | None = None, operator_id: str | None = None) -> None:
-        self._end(self.Withdrawn, "withdrawn", operator_id, reason_sealed=reason_sealed)
+        self._end(self.Withdrawn, "withdrawn", operator_id, {"reason_sealed": reason_sealed})
 
     def expire(self, operator_id: str | None = None) -> None:
-        self._end(self.Expired, "expired", operator_id)
+        self._end(self.Expired, "expired", operator_id, {})
 
     def _end(
         self,
         event_class: type[QuantitiesChanged],
         status: str,
         operator_id: str | None,
-        **fields: object,
+        fields: dict[str, object],
     ) -> None:
         if not self.is_active:
             raise ItemNotActiveError(f"request {self.id} is already {self.status}")
         taken = self.open_quantity
-        self.trigger_event(
-            event_class,
-            operator_id=operator_id,
-            reserved=self.reserved,
-            received=self.received,
-            taken_back=self.taken_back + taken,
-            status=status,
-            taken_back_quantity=taken,
+        self._trigger(event_class, {
+            "operator_id": operator_id,
+            "reserved": self.reserved,
+            "received": self.received,
+            "taken_back": self.taken_back + taken,
+            "status": status,
+            "taken_back_quantity": taken,
             **fields,
-        )
+        })
 
     def _change(
         self,
         event_class: type[QuantitiesChanged],
         operator_id: str | None,
+        fields: dict[str, object],
         *,
         reserved: int | None = None,
         received: int | None = None,
         taken_back: int | None = None,
-        **fields: object,
     ) -> None:
         reserved = self.reserved if reserved is None else reserved
         received = self.received if received is None else received
@@ -284,15 +265,14 @@ class Request(LedgerAggregate):
         status = self.status
         if self.is_active:
             status = _status(self.quantity - taken_back, reserved, received)
-        self.trigger_event(
-            event_class,
-            operator_id=operator_id,
-            reserved=reserved,
-            received=received,
-            taken_back=taken_back,
-            status=status,
+        self._trigger(event_class, {
+            "operator_id": operator_id,
+            "reserved": reserved,
+            "received": received,
+            "taken_back": taken_back,
+            "status": status,
             **fields,
-        )
+        })
 
 
 def _status(requested: int, reserved: int, received: int) -> str:

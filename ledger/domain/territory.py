@@ -82,15 +82,18 @@ class Territory(LedgerAggregate):
     def register(cls, code: str, name: str, operator_id: str | None = None) -> Territory:
         if not isinstance(code, str) or not ISTAT_CODE.fullmatch(code):
             raise InvalidTerritoryCodeError(f"territory code must be a 6-digit ISTAT code, got {code!r}")
-        return cls._create(
-            cls.Registered, id=cls.id_for(code), territory=code, operator_id=operator_id, code=code, name=name
-        )
+        return cls._create_from(cls.Registered, cls.id_for(code), {
+            "territory": code,
+            "operator_id": operator_id,
+            "code": code,
+            "name": name,
+        })
 
     def define_theme(self, code: str, label: str, operator_id: str | None = None) -> None:
         check_territory_theme_code(code)
         if self.knows_theme(code):
             raise ThemeAlreadyDefinedError(f"theme {code!r} is already defined")
-        self.trigger_event(self.ThemeDefined, code=code, label=label, operator_id=operator_id)
+        self._trigger(self.ThemeDefined, {"code": code, "label": label, "operator_id": operator_id})
 
     def set_approval_policy(self, required_for: list[str], approvers: int,
                             operator_id: str | None = None) -> None:
@@ -103,8 +106,11 @@ class Territory(LedgerAggregate):
             )
         if roles and approvers == 0:
             raise InvalidApprovalPolicyError("a policy that requires approval needs at least one approver")
-        self.trigger_event(self.ApprovalPolicySet, required_for=roles, approvers=approvers if roles else 0,
-                           operator_id=operator_id)
+        self._trigger(self.ApprovalPolicySet, {
+            "required_for": roles,
+            "approvers": approvers if roles else 0,
+            "operator_id": operator_id,
+        })
 
     def define_programme(self, code: str, name: str, starts_on: str | None, ends_on: str | None,
                          partners: list[UUID], operator_id: str | None = None) -> None:
@@ -115,8 +121,14 @@ class Territory(LedgerAggregate):
         start, end = check_iso_date(starts_on, "starts_on"), check_iso_date(ends_on, "ends_on")
         if start and end and end < start:
             raise InvalidProgrammeError(f"programme {code!r} ends ({end}) before it starts ({start})")
-        self.trigger_event(self.ProgrammeDefined, code=code, name=name, starts_on=start, ends_on=end,
-                           partners=[str(p) for p in partners], operator_id=operator_id)
+        self._trigger(self.ProgrammeDefined, {
+            "code": code,
+            "name": name,
+            "starts_on": start,
+            "ends_on": end,
+            "partners": [str(p) for p in partners],
+            "operator_id": operator_id,
+        })
 
     def check_programme(self, code: str | None) -> None:
         if code is not None and code not in self.programmes:

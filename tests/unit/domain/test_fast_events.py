@@ -41,8 +41,14 @@ def _story(monkeypatch: pytest.MonkeyPatch) -> list[LedgerAggregate]:
 
 
 def _generic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every way of triggering and creating (the aggregates call _trigger and _create_from,
+    with the fields as one dict) made eventsourcing's way."""
     monkeypatch.setattr(LedgerAggregate, "trigger_event", _generic_trigger_event)
+    monkeypatch.setattr(LedgerAggregate, "_trigger", lambda self, event_class, fields: (
+        _generic_trigger_event(self, event_class, **fields)))
     monkeypatch.setattr(LedgerAggregate, "_create", classmethod(_generic_create))
+    monkeypatch.setattr(LedgerAggregate, "_create_from", classmethod(
+        lambda cls, event_class, id_, fields: _generic_create(cls, event_class, id=id_, **fields)))
     monkeypatch.setattr(LedgerAggregate, "collect_events", BaseAggregate.collect_events)
 
 
