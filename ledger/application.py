@@ -367,6 +367,7 @@ class LedgerApplication(Application[uuid.UUID]):
         if key not in allowed:
             require(by, action, territory, None)
             allowed.add(key)
+
     def _actor_item(self, territory: str, actor_id: uuid.UUID) -> Item:
         actor = self.load(Actor, actor_id, territory)
         return item("actor", cases=(actor.id, actor.case_owner_id),
@@ -393,7 +394,6 @@ class LedgerApplication(Application[uuid.UUID]):
         midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(), self.zone)
         self._day = (today, midnight.timestamp())
         return today
-
 
     # Each handler makes the checks made once and returns the attempt (see Handler).
     def _register_territory(self, cmd: RegisterTerritory, by: Principal,

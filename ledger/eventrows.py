@@ -57,6 +57,7 @@ class _NotPlain(Exception):
 
 Write = Callable[[Any], bytes | None]
 Append = Callable[[Any, bytearray], bool | None]
+Writers = tuple[Write, Write, Append]  # of a row, of a state, appending a row
 
 
 class EventRows:
@@ -82,7 +83,7 @@ class EventRows:
         # An event class -> its fields (in the order of its first event) and the types their
         # values had, in the events written so far with only _PLAIN values; and its writers
         # compiled for those (_compile): of its row, of its state.
-        self._fields: dict[type, dict[str, frozenset[type]]] = {}
+        self._learnt: dict[type, tuple[dict[str, frozenset[type]], Writers]] = {}
         self._rows: dict[type, Write] = {}
         self._states: dict[type, Write] = {}
         self._appends: dict[type, Append] = {}
@@ -115,8 +116,9 @@ class EventRows:
 
     def _row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
         """`row` for any event (learning its class's writer where it can)."""
-        if self._learn(event):
-            row = self._rows[type(event)](event)
+        writers = self._learn(event)
+        if writers is not None:
+            row = writers[0](event)
             if row is not None:
                 return row
         state = self._general(event)
@@ -143,38 +145,42 @@ class EventRows:
             state = write(event)
             if state is not None:
                 return state
-        if self._learn(event):
-            state = self._states[type(event)](event)
+        writers = self._learn(event)
+        if writers is not None:
+            state = writers[1](event)
             if state is not None:
                 return state
         return self._general(event)
 
-    def _learn(self, event: DomainEventProtocol[uuid.UUID]) -> bool:
-        """Whether the event's class has writers for events with its fields and values of
-        their types (compiled anew where this one's add a type), when they are all _PLAIN
-        and eventsourcing's own transcodings write its ids and datetimes."""
+    def _learn(self, event: DomainEventProtocol[uuid.UUID]) -> Writers | None:
+        """The writers of the event's class for events with its fields and values of their
+        types (compiled anew where this one's add a type), when they are all _PLAIN and
+        eventsourcing's own transcodings write its ids and datetimes; else None. (The API's
+        threads share one EventRows: a class's fields and writers are replaced together, in
+        one assignment, and a writer that does not fit an event returns None.)"""
         if self._types is None or not self._uuid_hex or not self._iso:
-            return False
+            return None
         kind, values = type(event), vars(event)
         if any(type(value) not in _PLAIN for value in values.values()) or \
                 type(values.get("originator_id")) is not uuid.UUID or \
                 type(values.get("originator_version")) is not int:
-            return False
-        known = self._fields.get(kind)
-        if known is None:
+            return None
+        learnt = self._learnt.get(kind)
+        if learnt is None:
             fields = {name: frozenset({type(value)}) for name, value in values.items()}
-        elif known.keys() == values.keys():
-            fields = {name: types | {type(values[name])} for name, types in known.items()}
-            if fields == known:
-                return True
+        elif learnt[0].keys() == values.keys():
+            fields = {name: types | {type(values[name])} for name, types in learnt[0].items()}
+            if fields == learnt[0]:
+                return learnt[1]
         else:  # other fields than its first event's: through _general
-            return False
-        self._fields[kind] = fields
-        self._rows[kind], self._states[kind], self._appends[kind] = self._compile(kind, fields)
-        return True
+            return None
+        writers = self._compile(kind, fields)
+        self._learnt[kind] = (fields, writers)
+        self._rows[kind], self._states[kind], self._appends[kind] = writers
+        return writers
 
     def _compile(self, kind: type, fields: dict[str, frozenset[type]]
-                 ) -> tuple[Write, Write, Append]:
+                 ) -> Writers:
         """The row and the state of an event of class `kind` with these fields, their values
         of these types, as the mapper writes them (or None, for any other event: then
         _general writes it, or the mapper). The mapper's own steps: a copy of the event's

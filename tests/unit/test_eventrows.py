@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import struct
+import sys
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -187,3 +189,42 @@ def test_extend_appends_the_rows_one_after_another() -> None:
     fresh.extend(blob, events)  # the second time through the writers learnt the first
     expected = b"".join(_mapper_row(rows, e) for e in events)
     assert bytes(blob) == b"head" + expected + expected
+
+
+def test_threads_sharing_one_writer_while_it_learns_get_the_mappers_rows() -> None:
+    """The API's threads share one EventRows: each class's writers are learnt while others
+    write (switching threads as often as Python can)."""
+    events = [e for a in every_event_story() for e in a.collect_events()]
+    pair = Pair()
+    for first in SAMPLES:
+        pair.note(first, SAMPLES[-1 - SAMPLES.index(first) % 5])
+    events += pair.collect_events()
+    reference = _rows()
+    expected = [reference.mapper.to_stored_event(e) for e in events]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(5):
+            rows = _rows()
+            barrier = threading.Barrier(8)
+            wrong: list[BaseException | StoredEvent] = []
+
+            def write(rows: EventRows = rows, barrier: threading.Barrier = barrier,
+                      wrong: list[BaseException | StoredEvent] = wrong) -> None:
+                barrier.wait()
+                try:
+                    for event, stored in zip(events, expected, strict=True):
+                        got = rows.stored(event)
+                        if got != stored:
+                            wrong.append(got)
+                except Exception as error:  # noqa: BLE001 - collected for the assertion
+                    wrong.append(error)
+
+            threads = [threading.Thread(target=write) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert wrong == []
+    finally:
+        sys.setswitchinterval(interval)
