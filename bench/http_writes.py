@@ -14,7 +14,8 @@ of the territory and the contributor, one event inserted, the item presented).
 - `http_ratio`: http_commands_per_s ÷ raw single-row PostgreSQL inserts of the same event
   size, each in its own transaction under the event store's table lock (`LOCK TABLE … IN
   EXCLUSIVE MODE`, as the recorder takes it), from as many connections as clients, for the
-  same time.
+  same time, in turns with the closed loop: BENCH_HTTP_SLICES (5) slices of each, one after
+  the other, so that both rates see the machine at the same moments.
 """
 
 from __future__ import annotations
@@ -151,16 +152,27 @@ class Load:
         return latencies
 
 
-def raw_locked_inserts(url: str, state: bytes, clients: int, seconds: float) -> float:
-    """Single-row inserts, each its own transaction under a table lock, from `clients`
-    connections at once, into a table shaped like the event store's: inserts per second."""
-    table = "bench_raw_locked"
+RAW_TABLE = "bench_raw_locked"
+
+
+def create_raw_table(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.execute(f"CREATE TABLE {table} (originator_id uuid NOT NULL, originator_version "
+        conn.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+        conn.execute(f"CREATE TABLE {RAW_TABLE} (originator_id uuid NOT NULL, originator_version "
                      "integer NOT NULL, topic text, state bytea, notification_id bigserial, "
                      "PRIMARY KEY (originator_id, originator_version))")
-        conn.execute(f"CREATE UNIQUE INDEX ON {table} (notification_id)")
+        conn.execute(f"CREATE UNIQUE INDEX ON {RAW_TABLE} (notification_id)")
+
+
+def drop_raw_table(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {RAW_TABLE}")
+
+
+def raw_locked_inserts(url: str, state: bytes, clients: int, seconds: float) -> tuple[int, float]:
+    """Single-row inserts, each its own transaction under a table lock, from `clients`
+    connections at once, into a table shaped like the event store's (create_raw_table): how
+    many were made, in how many seconds."""
     counts = [0] * clients
     deadline = time.perf_counter() + seconds
     ready = threading.Barrier(clients + 1)
@@ -170,8 +182,8 @@ def raw_locked_inserts(url: str, state: bytes, clients: int, seconds: float) -> 
             ready.wait()
             while time.perf_counter() < deadline:
                 with conn.transaction():
-                    conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-                    conn.execute(f"INSERT INTO {table} (originator_id, originator_version, "
+                    conn.execute(f"LOCK TABLE {RAW_TABLE} IN EXCLUSIVE MODE")
+                    conn.execute(f"INSERT INTO {RAW_TABLE} (originator_id, originator_version, "
                                  "topic, state) VALUES (%s, 1, %s, %s)",
                                  (uuid.uuid4(), "ledger.domain:Contribution.Pledged", state))
                 counts[n] += 1
@@ -182,10 +194,7 @@ def raw_locked_inserts(url: str, state: bytes, clients: int, seconds: float) -> 
     started = time.perf_counter()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - started
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE {table}")
-    return sum(counts) / elapsed
+    return sum(counts), time.perf_counter() - started
 
 
 def _pledge_state(url: str) -> bytes:
@@ -202,6 +211,7 @@ def run(container: Container, log_dir: Path, say: Callable[[str], None]) -> dict
     clients = int(_env("BENCH_HTTP_CLIENTS", 16))
     seconds = _env("BENCH_HTTP_SECONDS", 10)
     rate = _env("BENCH_HTTP_RATE", 200)
+    slices = max(1, int(_env("BENCH_HTTP_SLICES", 5)))
     people, token = _setup(container)
     workers = int(_env("BENCH_HTTP_WORKERS", 2))
     roles = Roles(container.settings, container.database_url, container.kafka_bootstrap,
@@ -218,22 +228,41 @@ def run(container: Container, log_dir: Path, say: Callable[[str], None]) -> dict
         gc.collect()
         gc.freeze()
         asyncio.run(load.closed_loop(clients, 2))  # warm up: connections, caches, plans
-        done, elapsed, closed = asyncio.run(load.closed_loop(clients, seconds))
+        # The closed loop and the raw inserts take turns, a slice of each at a time, so that
+        # both see the machine as it is at the same moments: a virtual machine's speed drifts
+        # within seconds, and a ratio of two rates measured a quarter of a minute apart carried
+        # that drift (the raw rate alone moved by half from one run to the next).
+        url = container.database_url
+        state = _pledge_state(url)
+        create_raw_table(url)
+        done = raw_done = 0
+        elapsed = raw_elapsed = 0.0
+        closed: list[float] = []
+        try:
+            for _ in range(slices):
+                n, took, latencies = asyncio.run(load.closed_loop(clients, seconds / slices))
+                done, elapsed = done + n, elapsed + took
+                closed += latencies
+                n, took = raw_locked_inserts(url, state, clients, seconds / slices)
+                raw_done, raw_elapsed = raw_done + n, raw_elapsed + took
+        finally:
+            drop_raw_table(url)
         per_s = done / elapsed
+        raw = raw_done / raw_elapsed
         say(f"http: {workers} API workers, {clients} clients, {done} pledges in {elapsed:.1f}s: {per_s:,.0f}/s, "
             f"p50 {_ms(closed, 0.5)} ms, p99 {_ms(closed, 0.99)} ms")
+        say(f"raw locked single-row inserts, {clients} connections, in turns with the above "
+            f"({slices} slices each): {raw:,.0f}/s")
         paced = asyncio.run(load.open_loop(rate, seconds, clients))
         say(f"http at {rate:.0f}/s offered: p50 {_ms(paced, 0.5)} ms, p99 {_ms(paced, 0.99)} ms")
         if load.failed:
             raise RuntimeError(f"commands failed: {load.failed}\n{roles.log_tail('api')}")
     finally:
         roles.stop("api")
-    raw = raw_locked_inserts(container.database_url, _pledge_state(container.database_url),
-                             clients, seconds)
-    say(f"raw locked single-row inserts, {clients} connections: {raw:,.0f}/s")
     return {"http_commands_per_s": round(per_s, 1), "http_p99_ms": _ms(paced, 0.99),
             "http_p50_ms": _ms(paced, 0.5), "http_saturated_p99_ms": _ms(closed, 0.99),
             "http_clients": clients, "http_offered_rate": rate, "http_workers": workers,
+            "http_slices": slices,
             "raw_locked_inserts_per_s": round(raw, 1), "http_ratio": round(per_s / raw, 4)}
 
 
