@@ -169,10 +169,8 @@ class LedgerApplication(Application[uuid.UUID]):
         self.zone = ZoneInfo(timezone)
         self._day: tuple[date, float] = (date.min, 0.0)  # today, until when (see _today)
         # While a batch runs (decide_each), the aggregates it loaded or changed are kept here
-        # (by their id's int: a UUID's own hash is a Python call), and the new events of the
-        # command being run in _decided: nothing is saved.
+        # (by their id's int: a UUID's own hash is a Python call): nothing is saved.
         self._pending: dict[int, LedgerAggregate] | None = None
-        self._decided: list[DomainEventProtocol[uuid.UUID]] = []
         self._reads = True  # may a batch read the store?
         # A batch's principal, and what it was allowed without a record (see _allow).
         self._batch_by: Principal | None = None
@@ -227,7 +225,8 @@ class LedgerApplication(Application[uuid.UUID]):
         saved, so nothing conflicts: no retry), and its events are taken from its aggregates
         here. Whether its principal sees a territory is asked once per territory (a principal
         is frozen)."""
-        self._pending, own_keys, self._reads = {}, self._keys, reads
+        kept: dict[int, LedgerAggregate] = {}
+        self._pending, own_keys, self._reads = kept, self._keys, reads
         self._keys = keys or own_keys
         self._batch_by, self._allowed = by, set()
         seen: set[str] = set()
@@ -237,26 +236,17 @@ class LedgerApplication(Application[uuid.UUID]):
                     if not by.sees(command.territory):
                         raise NotFound("territory", command.territory)
                     seen.add(command.territory)
-                events: list[DomainEventProtocol[uuid.UUID]] = []
-                self._decided = events  # (what `handle` adds to meanwhile)
                 handler = HANDLERS[type(command)]
                 if new_id is None:  # (a uuid4 is a system call: only for what is made)
                     new_id = uuid.uuid4() if handler.new else NOTHING_NEW
-                self._decide(handler, command, by, new_id, events)
+                events: list[DomainEventProtocol[uuid.UUID]] = []
+                collect_into(handler.prepare(self, command, by, new_id)(), kept, events)
+                if handler.after is not None:
+                    handler.after(self, command)
                 yield events
         finally:
-            self._pending, self._decided, self._keys, self._reads = None, [], own_keys, True
+            self._pending, self._keys, self._reads = None, own_keys, True
             self._batch_by, self._allowed = None, None
-
-    def _decide(self, handler: Handler, command: Command, by: Principal, new_id: uuid.UUID,
-                events: list[DomainEventProtocol[uuid.UUID]]) -> Decided:
-        """A command of a batch: its new events added to `events`, its aggregates kept."""
-        decided = handler.prepare(self, command, by, new_id)()
-        assert self._pending is not None, "only while a batch runs"
-        collect_into(decided, self._pending, events)
-        if handler.after is not None:
-            handler.after(self, command)
-        return decided
 
     def _save(self, primary: LedgerAggregate, *others: LedgerAggregate,
               claim: Claim | None = None, resource: uuid.UUID | None = None) -> Written:
@@ -342,9 +332,6 @@ class LedgerApplication(Application[uuid.UUID]):
             raise NotFound("territory", command.territory)
         handler = HANDLERS[type(command)]
         new_id = new_id or uuid.uuid4()
-        if self._pending is not None:  # while a batch runs (decide_each): into its events
-            decided = self._decide(handler, command, by, new_id, self._decided)
-            return Written(new_id if handler.resource else decided[0].id, 0, decided[0])
         self._loader.prefetch(_named(command))
         try:
             return self._run(handler, command, by, new_id, claim)

@@ -47,8 +47,8 @@ IDS_KEPT = 1 << 14
 # The types of the values a compiled writer (see _compile) writes: as is, or (ids,
 # datetimes) as eventsourcing's own transcodings write them.
 _PLAIN = frozenset({str, int, bool, type(None), uuid.UUID, datetime})
-_AS_IS = {str: "type(v) is str", int: "type(v) is int", bool: "type(v) is bool",
-          type(None): "v is None"}
+_AS_IS = {str: "type({v}) is str", int: "type({v}) is int", bool: "type({v}) is bool",
+          type(None): "{v} is None"}  # a test of a value `{v}`, in a compiled writer
 
 
 class _NotPlain(Exception):
@@ -84,9 +84,6 @@ class EventRows:
         # values had, in the events written so far with only _PLAIN values; and its writers
         # compiled for those (_compile): of its row, of its state.
         self._learnt: dict[type, tuple[dict[str, frozenset[type]], Writers]] = {}
-        self._rows: dict[type, Write] = {}
-        self._states: dict[type, Write] = {}
-        self._appends: dict[type, Append] = {}
 
     def stored(self, event: DomainEventProtocol[uuid.UUID]) -> StoredEvent:
         """What `mapper.to_stored_event` gives, faster."""
@@ -99,19 +96,19 @@ class EventRows:
 
     def row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
         """The event as one row (originator_id, originator_version, topic, state)."""
-        write = self._rows.get(type(event))
-        if write is not None:
-            row = write(event)
+        learnt = self._learnt.get(type(event))
+        if learnt is not None:
+            row = learnt[1][0](event)
             if row is not None:
                 return row
         return self._row(event)
 
     def extend(self, blob: bytearray, events: Iterable[DomainEventProtocol[uuid.UUID]]) -> None:
         """Appends the events' rows to `blob` (as `blob += row(event)` for each)."""
-        appends = self._appends
+        learnt = self._learnt
         for event in events:
-            append = appends.get(type(event))
-            if append is None or append(event, blob) is None:
+            known = learnt.get(type(event))
+            if known is None or known[1][2](event, blob) is None:
                 blob += self._row(event)
 
     def _row(self, event: DomainEventProtocol[uuid.UUID]) -> bytes:
@@ -140,9 +137,9 @@ class EventRows:
 
     def _state(self, event: DomainEventProtocol[uuid.UUID]) -> bytes | None:
         """The mapper's state bytes, or None where only the mapper itself can write them."""
-        write = self._states.get(type(event))
-        if write is not None:
-            state = write(event)
+        learnt = self._learnt.get(type(event))
+        if learnt is not None:
+            state = learnt[1][1](event)
             if state is not None:
                 return state
         writers = self._learn(event)
@@ -176,7 +173,6 @@ class EventRows:
             return None
         writers = self._compile(kind, fields)
         self._learnt[kind] = (fields, writers)
-        self._rows[kind], self._states[kind], self._appends[kind] = writers
         return writers
 
     def _compile(self, kind: type, fields: dict[str, frozenset[type]]
@@ -200,8 +196,8 @@ class EventRows:
                 continue
             key = repr(name)
             if len(types) == 1 and not types & {uuid.UUID, datetime}:
-                checks.append(_AS_IS[next(iter(types))].replace("v", f"s[{key}]", 1)
-                              .replace(" is ", " is not ", 1))
+                # (`not a is b` compiles to `a is not b`)
+                checks.append("not " + _AS_IS[next(iter(types))].format(v=f"s[{key}]"))
                 continue
             lines.append(f"    v = s[{key}]")
             branch = "if"
@@ -218,7 +214,8 @@ class EventRows:
                           f"        s[{key}] = {{'_type_': ISO, "
                           "'_data_': v if v.tzinfo is UTC else v.isoformat()}"]
                 branch = "elif"
-            as_is = [_AS_IS[t] for t in sorted(types - {uuid.UUID, datetime}, key=str)]
+            as_is = [_AS_IS[t].format(v="v")
+                     for t in sorted(types - {uuid.UUID, datetime}, key=str)]
             if branch == "if":
                 lines += [f"    if not ({' or '.join(as_is)}):", "        return None"]
             elif as_is:

@@ -174,7 +174,7 @@ def test_one_writer_learning_every_pair_of_types_stays_the_mappers() -> None:
         expected = rows.mapper.to_stored_event(event)
         assert _parse_row(rows.row(event)) == expected
         assert rows.stored(event) == expected
-    assert Pair.Noted in rows._rows  # a writer was made for the class, and is used
+    assert Pair.Noted in rows._learnt  # a writer was made for the class, and is used
 
 
 def test_extend_appends_the_rows_one_after_another() -> None:
