@@ -32,6 +32,7 @@ from bench import http_writes as http_bench
 from bench import importing as import_bench
 from bench import merkle as merkle_bench
 from bench import reports as report_bench
+from bench.machine import Shares, watched
 from bench.phases import run_projector, run_relay
 from bench.profiling import Profiler
 from bench.workload import Generator
@@ -110,6 +111,22 @@ def _progress(total: int) -> Callable[[int], None]:
 
 def _bench(container: Container, topic: str, events: int, save_batch: int, relay_batch: int,
            proj_batch: int, partitions: int, profiler: Profiler) -> dict[str, Any]:
+    with watched() as run:
+        result = _parts(container, topic, events, save_batch, relay_batch, proj_batch,
+                        partitions, profiler)
+    say(f"whole run: {run.line()}")
+    return result | {"machine_steal_share": round(run.steal, 4)}
+
+
+def _steal(part: str, shares: Shares) -> dict[str, float]:
+    """What the machine did while a part (its rate and its baseline) ran: printed, and the
+    share stolen by the host for the JSON line (bench/machine.py)."""
+    say(f"{part}: {shares.line()}")
+    return {f"{part}_steal_share": round(shares.steal, 4)}
+
+
+def _parts(container: Container, topic: str, events: int, save_batch: int, relay_batch: int,
+           proj_batch: int, partitions: int, profiler: Profiler) -> dict[str, Any]:
     url, bootstrap = container.database_url, container.kafka_bootstrap
 
     gen = Generator(container.app, container.keys, events, save_batch, partitions)
@@ -129,43 +146,47 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
         f"{save_batch} per transaction)")
     del rows
 
-    relay = run_relay(url, bootstrap, topic, relay_batch, head, profiler)
-    say(f"relay: {relay.count} events in {relay.seconds:.1f}s, {relay.per_s:,.0f} events/s")
-    say("\n".join(profiler.breakdown("relay")))
+    with watched() as relay_machine:
+        relay = run_relay(url, bootstrap, topic, relay_batch, head, profiler)
+        say(f"relay: {relay.count} events in {relay.seconds:.1f}s, {relay.per_s:,.0f} events/s")
+        say("\n".join(profiler.breakdown("relay")))
 
-    records = baselines.read_records(bootstrap, topic)
-    raw_topic = f"{topic}.raw"
-    ensure_topic(bootstrap, raw_topic, partitions)
-    cpu = time.process_time()
-    produce = baselines.raw_produce(bootstrap, raw_topic, records)
-    cpu = time.process_time() - cpu
+        records = baselines.read_records(bootstrap, topic)
+        raw_topic = f"{topic}.raw"
+        ensure_topic(bootstrap, raw_topic, partitions)
+        cpu = time.process_time()
+        produce = baselines.raw_produce(bootstrap, raw_topic, records)
+        cpu = time.process_time() - cpu
+    stolen = _steal("relay", relay_machine)
     value_bytes = sum(len(v) for _, v in records) / max(1, len(records))
     del records
     say(f"raw produce: {produce.count} records ({value_bytes:.0f} B mean value) in "
         f"{produce.seconds:.1f}s, {produce.per_s:,.0f} records/s "
         f"(cpu {cpu:.1f}s, all threads)")
 
-    consume = baselines.raw_consume(bootstrap, topic, proj_batch)
-    say(f"raw consume (read_committed, orjson.loads each value): {consume.count} records in "
-        f"{consume.seconds:.1f}s, {consume.per_s:,.0f} records/s")
+    with watched() as projection_machine:
+        consume = baselines.raw_consume(bootstrap, topic, proj_batch)
+        say(f"raw consume (read_committed, orjson.loads each value): {consume.count} records "
+            f"in {consume.seconds:.1f}s, {consume.per_s:,.0f} records/s")
 
-    projection, schema, counts = run_projector(url, bootstrap, topic, proj_batch, profiler)
-    say(f"projection: {projection.count} events in {projection.seconds:.1f}s, "
-        f"{projection.per_s:,.0f} events/s into {schema} (rows: {counts})")
-    say("\n".join(profiler.breakdown("projector")))
-    # The rows it wrote against a raw COPY of the same rows into tables like its own, in as
-    # many transactions as it applied batches (and, for reference, of rows of the same mean
-    # size into a two-column uuid-keyed table).
-    rows_written, row_bytes = baselines.projection_writes(url, schema)
-    written_per_s = rows_written / projection.seconds if projection.seconds else 0.0
-    batches = -(-events // proj_batch)
-    copy = baselines.raw_copy_same_rows(url, schema, batches)
-    plain, plain_bytes = baselines.raw_copy_plain(url, rows_written, row_bytes,
-                                                  max(1, rows_written // batches))
+        projection, schema, counts = run_projector(url, bootstrap, topic, proj_batch, profiler)
+        say(f"projection: {projection.count} events in {projection.seconds:.1f}s, "
+            f"{projection.per_s:,.0f} events/s into {schema} (rows: {counts})")
+        say("\n".join(profiler.breakdown("projector")))
+        # The rows it wrote against a raw COPY of the same rows into tables like its own, in
+        # as many transactions as it applied batches (and, for reference, of rows of the same
+        # mean size into a two-column uuid-keyed table).
+        rows_written, row_bytes = baselines.projection_writes(url, schema)
+        written_per_s = rows_written / projection.seconds if projection.seconds else 0.0
+        batches = -(-events // proj_batch)
+        copy = baselines.raw_copy_same_rows(url, schema, batches)
+        plain, plain_bytes = baselines.raw_copy_plain(url, rows_written, row_bytes,
+                                                      max(1, rows_written // batches))
     say(f"projection writes: {rows_written} rows ({rows_written / max(1, events):.2f} per "
         f"event, {row_bytes:.0f} B mean stored row), {written_per_s:,.0f} rows/s; raw COPY "
         f"of its {copy.count} rows into tables like its own: {copy.per_s:,.0f} rows/s "
         f"(of {plain_bytes:.0f}-byte rows into a two-column table: {plain.per_s:,.0f} rows/s)")
+    stolen |= _steal("projection", projection_machine)
     if not (relay.count == consume.count == projection.count == counts["audit"] == events):
         raise RuntimeError(f"counts disagree: events {events}, relayed {relay.count}, "
                            f"consumed {consume.count}, projected {projection.count}, "
@@ -188,12 +209,16 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
     # relay and projector counts: these events are not theirs).
     imported: dict[str, Any] = {}
     if wanted("import"):
-        imported = import_bench.run(container, _env_int("BENCH_IMPORT_EVENTS", events), say)
+        with watched() as import_machine:
+            imported = import_bench.run(container, _env_int("BENCH_IMPORT_EVENTS", events), say)
+        stolen |= _steal("import", import_machine)
 
     # The write path over HTTP against raw locked single-row inserts (bench/http_writes.py).
     writes: dict[str, Any] = {}
     if wanted("http"):
-        writes = http_bench.run(container, container.settings.data_dir / "logs", say)
+        with watched() as http_machine:
+            writes = http_bench.run(container, container.settings.data_dir / "logs", say)
+        stolen |= _steal("http", http_machine)
 
     relay_ratio = relay.per_s / produce.per_s
     projection_ratio = projection.per_s / consume.per_s
@@ -224,7 +249,7 @@ def _bench(container: Container, topic: str, events: int, save_batch: int, relay
         "relay_batch_size": relay_batch,
         "projection_batch_size": proj_batch,
         "mean_record_bytes": round(value_bytes, 1),
-    } | reports | proofs | imported | writes
+    } | reports | proofs | imported | writes | stolen
 
 
 if __name__ == "__main__":
