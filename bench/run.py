@@ -10,7 +10,9 @@ of the parts to run besides the relay and the projector with their baselines, wh
 run: reports, merkle, import, http; `BENCH_ONLY=relay,projector` runs none of them, for
 quick iterations), BENCH_IMPORT_EVENTS (BENCH_EVENTS: the size of the history `ledger import`
 reads, bench/importing.py), BENCH_HTTP_* (bench/http_writes.py). The last line printed is
-one JSON object.
+one JSON object. After each part and for the whole run, what the machine's CPUs did meanwhile
+is printed, and the share the host took goes in the JSON (`<part>_steal_share`,
+`machine_steal_share`; bench/machine.py).
 """
 
 from __future__ import annotations
@@ -157,12 +159,12 @@ def _parts(container: Container, topic: str, events: int, save_batch: int, relay
         cpu = time.process_time()
         produce = baselines.raw_produce(bootstrap, raw_topic, records)
         cpu = time.process_time() - cpu
-    stolen = _steal("relay", relay_machine)
     value_bytes = sum(len(v) for _, v in records) / max(1, len(records))
     del records
     say(f"raw produce: {produce.count} records ({value_bytes:.0f} B mean value) in "
         f"{produce.seconds:.1f}s, {produce.per_s:,.0f} records/s "
         f"(cpu {cpu:.1f}s, all threads)")
+    stolen = _steal("relay", relay_machine)
 
     with watched() as projection_machine:
         consume = baselines.raw_consume(bootstrap, topic, proj_batch)
