@@ -23,7 +23,7 @@ COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"
 def parse(text: str) -> dict[str, int] | None:
     """The machine's CPU time by column, in ticks, from the text of /proc/stat."""
     for line in text.splitlines():
-        name, *values = line.split()
+        name, *values = line.split() or [""]
         if name == "cpu":
             if len(values) < len(COLUMNS) or not all(v.isdigit() for v in values):
                 return None

@@ -21,7 +21,8 @@ def test_parse_reads_the_machine_line_not_a_cpu_of_it() -> None:
                            "irq": 0, "softirq": 5, "steal": 15}
 
 
-@pytest.mark.parametrize("text", ["", "intr 1 2 3\n", "cpu 1 2 3\n", "cpu 1 2 x 4 5 6 7 8\n"])
+@pytest.mark.parametrize("text", ["", "intr 1 2 3\n", "\nintr 1 2 3\n", "cpu 1 2 3\n",
+                                  "cpu 1 2 x 4 5 6 7 8\n"])
 def test_parse_refuses_what_is_not_a_machine_line(text: str) -> None:
     assert parse(text) is None
 
