@@ -178,7 +178,7 @@ def run(container: Container, events: int, say: Callable[[str], None],
     each followed by the raw COPY of its rows: the import and its baseline in turns, so that
     each ratio compares two measurements a second apart. Reported: the round with the median
     ratio, and every round's ratio."""
-    rounds = rounds or int(os.environ.get("BENCH_IMPORT_ROUNDS") or ROUNDS)
+    rounds = max(1, rounds or int(os.environ.get("BENCH_IMPORT_ROUNDS") or ROUNDS))
     first = 900000 + time.time_ns() // 1000 % 90000
     done = [_round(container, events, say, f"{first + k:06d}") for k in range(rounds)]
     ratios = [r["import_ratio"] for r in done]
